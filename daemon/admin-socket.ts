@@ -1,0 +1,153 @@
+// The admin socket: everything the CLI does. Root only (mode 0600 in a root-owned
+// folder); the filesystem is the access check, since Node has no SO_PEERCRED.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type Authority, profileOf } from './authority';
+import type { SocketConfig } from './config';
+import { NasauthError, type ErrorCode } from './errors';
+import { HttpError, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
+import type { Account } from './store';
+
+const STATUS: Record<ErrorCode, number> = {
+  NASAUTH_CONFIG: 400, NASAUTH_STORE_CORRUPT: 500, NASAUTH_STORE_IO: 507, NASAUTH_INVALID_NAME: 400,
+  NASAUTH_INVALID_EMAIL: 400, NASAUTH_INVALID_FIELD: 400, NASAUTH_EXISTS: 409, NASAUTH_NOT_FOUND: 404,
+  NASAUTH_PASSWORD_POLICY: 422, NASAUTH_UID_CONFLICT: 409, NASAUTH_CONFLICT: 409,
+};
+
+/** What the admin sees of an account: everything but the verifiers themselves. */
+export function adminView(a: Account, now: number) {
+  return {
+    ...profileOf(a),
+    enabled: a.enabled,
+    rid: a.rid,
+    verifier: a.verifiers.scrypt ? 'scrypt' : a.verifiers.legacy ? `legacy:${legacyKind(a.verifiers.legacy)}` : a.verifiers.nt ? 'nt-only' : 'none',
+    nt_hash: !!a.verifiers.nt,
+    locked_until: a.lockout_until && a.lockout_until > now ? new Date(a.lockout_until).toISOString() : null,
+    created_at: new Date(a.created_at).toISOString(),
+    version: a.version,
+  };
+}
+
+export function legacyKind(h: string): string {
+  if (h.startsWith('$1$')) return 'md5-crypt';
+  if (h.startsWith('$5$')) return 'sha256-crypt';
+  if (h.startsWith('$6$')) return 'sha512-crypt';
+  if (/^\$2[aby]\$/.test(h)) return 'bcrypt';
+  if (h.startsWith('$y$')) return 'yescrypt';
+  return 'unknown';
+}
+
+export class AdminSocket {
+  private server: Server;
+  constructor(private auth: Authority, private version: string, private extraStatus: () => Record<string, unknown> = () => ({})) {
+    this.server = createServer((req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
+    hardenServer(this.server);
+  }
+
+  private fail(res: ServerResponse, e: unknown) {
+    if (e instanceof HttpError) return sendError(res, e.status, e.reason, e.message);
+    if (e instanceof NasauthError) {
+      return send(res, STATUS[e.code], { error: { code: e.code, reason: e.code === 'NASAUTH_PASSWORD_POLICY' ? 'password_rejected' : 'bad_request', message: e.message, field: e.field } });
+    }
+    this.auth.log.error({ err: (e as Error).message }, 'admin socket: internal error');
+    sendError(res, 500, 'internal_error', `internal error: ${(e as Error).message}`);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const a = this.auth;
+    const actor = String(req.headers['x-nasauth-actor'] ?? 'admin-socket').slice(0, 64);
+    const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    const parts = url.split('/').filter(Boolean); // v1 admin users NAME ...
+    if (parts[0] !== 'v1' || parts[1] !== 'admin') throw new HttpError(404, 'bad_request', `no such route: ${url}`);
+    const [, , kind, name, sub] = parts;
+    const m = req.method ?? 'GET';
+    const user = (n: string) => {
+      const x = a.store.account(n);
+      if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${n}"`, 'name');
+      return x;
+    };
+    const pwOf = (b: Record<string, unknown>, key = 'password') => (b[key] === undefined || b[key] === null ? null : Buffer.from(str(b, key), 'utf8'));
+    if (kind === 'status' && m === 'GET') return send(res, 200, this.status());
+    if (kind === 'users') {
+      if (!name && m === 'GET') return send(res, 200, { users: a.store.accounts().map((x) => adminView(x, a.now())) });
+      if (!name && m === 'POST') {
+        const b = await readJson(req);
+        const pw = pwOf(b);
+        try {
+          const { password: _p, ...input } = b;
+          const acct = await a.addUser(input as never, pw, actor);
+          return send(res, 201, { user: adminView(acct, a.now()) });
+        } finally { pw?.fill(0); }
+      }
+      if (name && !sub && m === 'GET') return send(res, 200, { user: adminView(user(name), a.now()) });
+      if (name && !sub && m === 'PATCH') return send(res, 200, { user: adminView(await a.setUser(name, await readJson(req), actor), a.now()) });
+      if (name && !sub && m === 'DELETE') { await a.delUser(name, actor); return send(res, 200, { deleted: name }); }
+      if (name && sub === 'password' && m === 'POST') {
+        const b = await readJson(req);
+        const pw = pwOf(b);
+        if (!pw) throw new HttpError(400, 'bad_request', '"password" is required');
+        try {
+          user(name);
+          const d = await a.setPasswordChecked(name, pw, 'admin', actor, { mustChange: b.must_change_password === true });
+          if (d.reason !== 'ok') return send(res, d.reason === 'password_rejected' ? 422 : 503, { error: { reason: d.reason, message: d.message } });
+          return send(res, 200, { user: adminView(user(name), a.now()) });
+        } finally { pw.fill(0); }
+      }
+      if (name && sub === 'unlock' && m === 'POST') { await a.unlock(name, actor); return send(res, 200, { user: adminView(user(name), a.now()) }); }
+      if (name && sub === 'services' && m === 'POST') {
+        const b = await readJson(req);
+        if (typeof b.allow !== 'boolean') throw new HttpError(400, 'bad_request', '"allow" must be true or false');
+        return send(res, 200, { user: adminView(await a.setServices(name, str(b, 'service', { max: 64 }), b.allow, actor), a.now()) });
+      }
+    }
+    if (kind === 'groups') {
+      if (!name && m === 'GET') return send(res, 200, { groups: a.store.groups() });
+      if (!name && m === 'POST') {
+        const b = await readJson(req);
+        if (b.gid !== undefined && typeof b.gid !== 'number') throw new HttpError(400, 'bad_request', '"gid" must be a number');
+        return send(res, 201, { group: await a.addGroup(str(b, 'name', { max: 64 }), b.gid as number | undefined, actor) });
+      }
+      if (name && !sub && m === 'GET') {
+        const g = a.store.group(name);
+        if (!g) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${name}"`, 'name');
+        return send(res, 200, { group: g });
+      }
+      if (name && !sub && m === 'DELETE') { await a.delGroup(name, actor); return send(res, 200, { deleted: name }); }
+      if (name && sub === 'members' && m === 'POST') {
+        const b = await readJson(req);
+        if (typeof b.add !== 'boolean') throw new HttpError(400, 'bad_request', '"add" must be true or false');
+        await a.groupMember(name, str(b, 'user', { max: 64 }), b.add, actor);
+        return send(res, 200, { group: a.store.group(name) });
+      }
+    }
+    throw new HttpError(404, 'bad_request', `no such route: ${m} ${url}`);
+  }
+
+  status() {
+    const a = this.auth;
+    const accts = a.store.accounts();
+    const now = a.now();
+    return {
+      version: this.version,
+      store: { file: a.store.file, generation: a.store.generation, accounts: accts.length, groups: a.store.groups().length, domain_sid: a.store.snapshot.domain_sid },
+      verifiers: {
+        modern: accts.filter((x) => x.verifiers.scrypt).length,
+        legacy: accts.filter((x) => !x.verifiers.scrypt && x.verifiers.legacy).length,
+        nt_only: accts.filter((x) => !x.verifiers.scrypt && !x.verifiers.legacy && x.verifiers.nt).length,
+        none: accts.filter((x) => !x.verifiers.scrypt && !x.verifiers.legacy && !x.verifiers.nt).length,
+        without_nt_hash: accts.filter((x) => !x.verifiers.nt).map((x) => x.name),
+      },
+      locked: [
+        ...accts.filter((x) => x.lockout_until && x.lockout_until > now).map((x) => ({ name: x.name, until: new Date(x.lockout_until!).toISOString() })),
+        ...a.limiter.lockedNames().filter((l) => a.store.account(l.name) && !accts.find((x) => x.name === l.name && x.lockout_until && x.lockout_until > now)).map((l) => ({ name: l.name, until: new Date(l.until).toISOString() })),
+      ],
+      must_change_password: accts.filter((x) => x.must_change_password).map((x) => x.name),
+      disabled: accts.filter((x) => !x.enabled).map((x) => x.name),
+      cache: { entries: a.cache.size, hits: a.cache.hits, misses: a.cache.misses },
+      memory: { rss_bytes: process.memoryUsage.rss() },
+      ...this.extraStatus(),
+    };
+  }
+
+  listen(s: SocketConfig) { return listenUnix(this.server, s); }
+  close(): Promise<void> { return new Promise((r) => { this.server.close(() => r()); this.server.closeIdleConnections(); }); }
+}

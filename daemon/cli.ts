@@ -1,0 +1,271 @@
+// nasauth: the admin CLI. It talks to the daemon's root-only admin socket.
+// Exit codes: 0 done; 1 refused by the daemon (not found, exists, policy…);
+// 2 usage error; 3 the daemon cannot be reached.
+import { request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { userInfo } from 'node:os';
+import { loadConfig } from './config';
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+
+const HELP = `nasauth: manage the NAS's accounts (talks to nasauthd's admin socket)
+
+usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
+
+  user list
+  user show NAME
+  user add NAME [--role admin|user] [--email ADDR] [--full-name TEXT] [--uid N] [--gid N]
+                [--services a,b] [--groups a,b] [--disabled] [--must-change] [--no-password]
+  user set NAME [--email ADDR | --no-email] [--full-name TEXT] [--role R] [--enable | --disable]
+                [--must-change | --no-must-change] [--uid N] [--gid N] [--services a,b] [--groups a,b]
+  user passwd NAME [--must-change]
+  user del NAME
+  group list | group show NAME | group add NAME [--gid N] | group del NAME
+  group adduser GROUP USER | group deluser GROUP USER
+  service allow USER SERVICE | service deny USER SERVICE
+  unlock USER
+  status
+
+Passwords are read from the terminal (asked twice) or, when stdin is not a terminal,
+from the first line of stdin. They are never taken from the command line.
+The admin socket is found from --socket, else the config (--config, $NASAUTH_CONFIG,
+else the embedded default).
+Exit codes: 0 done, 1 refused by the daemon, 2 usage error, 3 daemon not reachable.
+`;
+
+class UsageError extends Error {}
+
+interface Reply { status: number; body: Record<string, unknown> }
+
+function call(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request({
+      socketPath, method, path,
+      headers: { 'content-type': 'application/json', 'x-nasauth-actor': actor(), ...(data ? { 'content-length': data.length } : {}) },
+      timeout: 30_000,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        data?.fill(0); // the request carried a password: wipe our copy once it is sent
+        try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }); }
+        catch { reject(new Error('the daemon sent a reply that is not JSON')); }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('the daemon did not answer within 30 s')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+function actor(): string {
+  let u = 'unknown';
+  try { u = userInfo().username; } catch { /* no passwd entry */ }
+  return process.env.SUDO_USER ? `${process.env.SUDO_USER} (sudo ${u})` : u;
+}
+
+async function readSecretFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    size += (c as Buffer).length;
+    if (size > 8192) throw new UsageError('stdin: the password line is longer than 8 KiB');
+    if ((c as Buffer).includes(0x0a)) break;
+  }
+  const all = Buffer.concat(chunks);
+  const nl = all.indexOf(0x0a);
+  const line = (nl >= 0 ? all.subarray(0, nl) : all).toString('utf8').replace(/\r$/, '');
+  all.fill(0);
+  return line;
+}
+
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let buf = '';
+    const onData = (d: Buffer) => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') { done(); resolve(buf); return; }
+        if (ch === '\u0003') { done(); reject(new UsageError('cancelled')); return; }
+        if (ch === '\u007f' || ch === '\b') buf = [...buf].slice(0, -1).join('');
+        else buf += ch;
+      }
+    };
+    const done = () => { stdin.off('data', onData); stdin.setRawMode(false); stdin.pause(); process.stderr.write('\n'); };
+    stdin.on('data', onData);
+  });
+}
+
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) return readSecretFromStdin();
+  const a = await promptHidden('New password: ');
+  const b = await promptHidden('Repeat it: ');
+  if (a !== b) throw new UsageError('the two passwords differ; nothing was changed');
+  return a;
+}
+
+const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
+const num = (s: string | undefined, what: string) => {
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw new UsageError(`${what} must be a number`);
+  return Number(s);
+};
+
+function printUser(u: Record<string, unknown>) {
+  const rows: Array<[string, unknown]> = [
+    ['name', u.name], ['full name', u.full_name || '-'], ['e-mail', u.email ?? '-'], ['role', u.role],
+    ['enabled', u.enabled ? 'yes' : 'no'], ['services', (u.services as string[]).join(', ') || '-'],
+    ['groups', (u.groups as string[]).join(', ') || '-'], ['uid / gid', `${u.uid} / ${u.gid}`],
+    ['verifier', u.verifier], ['NT hash (SMB)', u.nt_hash ? 'present' : 'missing: SMB will fail until the password is set again'],
+    ['password changed', u.password_changed_at ?? 'never'], ['must change password', u.must_change_password ? 'yes' : 'no'],
+    ['locked until', u.locked_until ?? '-'],
+  ];
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(21)}${String(v)}\n`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: g, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      config: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      role: { type: 'string' }, email: { type: 'string' }, 'no-email': { type: 'boolean' }, 'full-name': { type: 'string' },
+      uid: { type: 'string' }, gid: { type: 'string' }, services: { type: 'string' }, groups: { type: 'string' },
+      disabled: { type: 'boolean' }, enable: { type: 'boolean' }, disable: { type: 'boolean' },
+      'must-change': { type: 'boolean' }, 'no-must-change': { type: 'boolean' }, 'no-password': { type: 'boolean' },
+    },
+  });
+  if (g.help || positionals.length === 0) { process.stdout.write(HELP); return positionals.length === 0 && !g.help ? EXIT.usage : EXIT.ok; }
+  const socket = g.socket ?? loadConfig(g.config ?? process.env.NASAUTH_CONFIG ?? null).sockets.admin.path;
+  const [cmd, sub, a1, a2] = positionals;
+  const need = (v: string | undefined, what: string) => { if (!v) throw new UsageError(`missing ${what}`); return v; };
+  const enc = encodeURIComponent;
+  let r: Reply;
+  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'done' = 'done';
+  const key = `${cmd} ${sub ?? ''}`.trim();
+  switch (cmd === 'unlock' || cmd === 'status' ? cmd : key) {
+    case 'user list': r = await call(socket, 'GET', '/v1/admin/users'); show = 'users'; break;
+    case 'user show': r = await call(socket, 'GET', `/v1/admin/users/${enc(need(a1, 'NAME'))}`); show = 'user'; break;
+    case 'user add': {
+      const name = need(a1, 'NAME');
+      const body: Record<string, unknown> = { name };
+      if (g.role) body.role = g.role;
+      if (g.email !== undefined) body.email = g.email;
+      if (g['full-name'] !== undefined) body.full_name = g['full-name'];
+      if (g.uid) body.uid = num(g.uid, '--uid');
+      if (g.gid) body.gid = num(g.gid, '--gid');
+      if (g.services !== undefined) body.services = list(g.services);
+      if (g.groups !== undefined) body.groups = list(g.groups);
+      if (g.disabled) body.enabled = false;
+      if (g['must-change']) body.must_change_password = true;
+      if (!g['no-password']) body.password = await readPassword();
+      r = await call(socket, 'POST', '/v1/admin/users', body);
+      show = 'user';
+      break;
+    }
+    case 'user set': {
+      const body: Record<string, unknown> = {};
+      if (g.email !== undefined) body.email = g.email;
+      if (g['no-email']) body.email = null;
+      if (g['full-name'] !== undefined) body.full_name = g['full-name'];
+      if (g.role) body.role = g.role;
+      if (g.enable) body.enabled = true;
+      if (g.disable) body.enabled = false;
+      if (g['must-change']) body.must_change_password = true;
+      if (g['no-must-change']) body.must_change_password = false;
+      if (g.uid) body.uid = num(g.uid, '--uid');
+      if (g.gid) body.gid = num(g.gid, '--gid');
+      if (g.services !== undefined) body.services = list(g.services);
+      if (g.groups !== undefined) body.groups = list(g.groups);
+      if (Object.keys(body).length === 0) throw new UsageError('nothing to set (see nasauth --help)');
+      r = await call(socket, 'PATCH', `/v1/admin/users/${enc(need(a1, 'NAME'))}`, body);
+      show = 'user';
+      break;
+    }
+    case 'user passwd': {
+      const name = need(a1, 'NAME');
+      r = await call(socket, 'POST', `/v1/admin/users/${enc(name)}/password`, { password: await readPassword(), must_change_password: !!g['must-change'] });
+      show = 'user';
+      break;
+    }
+    case 'user del': r = await call(socket, 'DELETE', `/v1/admin/users/${enc(need(a1, 'NAME'))}`); break;
+    case 'group list': r = await call(socket, 'GET', '/v1/admin/groups'); show = 'groups'; break;
+    case 'group show': r = await call(socket, 'GET', `/v1/admin/groups/${enc(need(a1, 'NAME'))}`); show = 'group'; break;
+    case 'group add': r = await call(socket, 'POST', '/v1/admin/groups', { name: need(a1, 'NAME'), ...(g.gid ? { gid: num(g.gid, '--gid') } : {}) }); show = 'group'; break;
+    case 'group del': r = await call(socket, 'DELETE', `/v1/admin/groups/${enc(need(a1, 'NAME'))}`); break;
+    case 'group adduser':
+    case 'group deluser':
+      r = await call(socket, 'POST', `/v1/admin/groups/${enc(need(a1, 'GROUP'))}/members`, { user: need(a2, 'USER'), add: sub === 'adduser' });
+      show = 'group';
+      break;
+    case 'service allow':
+    case 'service deny':
+      r = await call(socket, 'POST', `/v1/admin/users/${enc(need(a1, 'USER'))}/services`, { service: need(a2, 'SERVICE'), allow: sub === 'allow' });
+      show = 'user';
+      break;
+    case 'unlock': r = await call(socket, 'POST', `/v1/admin/users/${enc(need(sub, 'USER'))}/unlock`); show = 'user'; break;
+    case 'status': r = await call(socket, 'GET', '/v1/admin/status'); show = 'status'; break;
+    default: throw new UsageError(`unknown command "${positionals.join(' ')}" (see nasauth --help)`);
+  }
+  if (r.status >= 400) {
+    const e = (r.body.error ?? {}) as { message?: string; code?: string };
+    if (g.json) process.stdout.write(JSON.stringify(r.body) + '\n');
+    process.stderr.write(`nasauth: ${e.message ?? `the daemon refused (HTTP ${r.status})`}\n`);
+    return EXIT.refused;
+  }
+  if (g.json) { process.stdout.write(JSON.stringify(r.body) + '\n'); return EXIT.ok; }
+  const b = r.body;
+  switch (show) {
+    case 'user': printUser(b.user as Record<string, unknown>); break;
+    case 'users':
+      for (const u of b.users as Array<Record<string, unknown>>) {
+        process.stdout.write(`${String(u.name).padEnd(20)} ${String(u.uid).padEnd(6)} ${String(u.role).padEnd(6)} ${u.enabled ? 'enabled ' : 'disabled'} ${String(u.email ?? '-').padEnd(28)} ${(u.services as string[]).join(',')}\n`);
+      }
+      break;
+    case 'group': { const x = b.group as Record<string, unknown>; process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break; }
+    case 'groups': for (const x of b.groups as Array<Record<string, unknown>>) process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break;
+    case 'status': printStatus(b); break;
+    default: process.stdout.write('done\n');
+  }
+  return EXIT.ok;
+}
+
+function printStatus(s: Record<string, any>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const v = s.verifiers;
+  process.stdout.write(`nasauthd ${s.version}\n`);
+  process.stdout.write(`store        ${s.store.file} (generation ${s.store.generation})\n`);
+  process.stdout.write(`accounts     ${s.store.accounts}, groups ${s.store.groups}\n`);
+  process.stdout.write(`verifiers    ${v.modern} modern, ${v.legacy} legacy (upgraded at the next login), ${v.nt_only} NT-hash only, ${v.none} without any password\n`);
+  if (v.without_nt_hash.length) {
+    process.stdout.write(`no NT hash   ${v.without_nt_hash.join(', ')}: SMB will fail until this user logs in once elsewhere or the admin resets the password\n`);
+  }
+  if (s.locked.length) process.stdout.write(`locked       ${s.locked.map((l: { name: string; until: string }) => `${l.name} until ${l.until}`).join(', ')} (nasauth unlock USER)\n`);
+  if (s.disabled.length) process.stdout.write(`disabled     ${s.disabled.join(', ')}\n`);
+  if (s.must_change_password.length) process.stdout.write(`must change  ${s.must_change_password.join(', ')}\n`);
+  process.stdout.write(`cache        ${s.cache.entries} entries, ${s.cache.hits} hits, ${s.cache.misses} misses\n`);
+  process.stdout.write(`memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB resident\n`);
+}
+
+export async function cliMain(argv = process.argv.slice(2)): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) { process.stderr.write(`nasauth: ${err.message}\n`); return EXIT.usage; }
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
+      process.stderr.write(`nasauth: cannot reach nasauthd's admin socket (${err.code}): is the daemon running, and are you root?\n`);
+      return EXIT.unreachable;
+    }
+    if ((e as { code?: string }).code === 'NASAUTH_CONFIG') { process.stderr.write(`nasauth: ${err.message}\n`); return EXIT.usage; }
+    process.stderr.write(`nasauth: ${err.message}\n`);
+    return EXIT.unreachable;
+  }
+}
+
+if (require.main === module) {
+  cliMain().then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,130 @@
+// Shared pieces of the two HTTP+JSON surfaces (query socket, admin socket): bounded
+// bodies, strict UTF-8 JSON, and Unix sockets created with the narrowest permissions.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { SocketConfig } from './config';
+import { REASONS, type Reason } from './reasons';
+
+export const MAX_BODY = 16 * 1024; // a credential request is a few hundred bytes
+// Named timeouts: a local client has its whole request ready; a slow one is a bug or an attack.
+export const HEADERS_TIMEOUT_MS = 5_000;
+export const REQUEST_TIMEOUT_MS = 10_000;
+export const KEEPALIVE_TIMEOUT_MS = 30_000; // dashboards keep one connection open
+
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly reason: Reason, message: string) { super(message); }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    // Any content type is read as JSON (curl -d sends a form type; nothing else is accepted anyway).
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) { reject(new HttpError(413, 'bad_request', `the body is larger than ${MAX_BODY} bytes`)); req.resume(); return; }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > MAX_BODY) { failed = true; chunks.length = 0; reject(new HttpError(413, 'bad_request', `the body is larger than ${MAX_BODY} bytes`)); return; }
+      chunks.push(c);
+    });
+    req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+    req.on('end', () => {
+      if (failed) return;
+      const buf = Buffer.concat(chunks);
+      let text: string;
+      try { text = utf8.decode(buf); } catch { buf.fill(0); return reject(new HttpError(400, 'bad_request', 'the body is not valid UTF-8')); }
+      buf.fill(0);
+      let v: unknown;
+      try { v = JSON.parse(text); } catch { return reject(new HttpError(400, 'bad_request', 'the body is not valid JSON')); }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return reject(new HttpError(400, 'bad_request', 'the body must be a JSON object'));
+      resolve(v as Record<string, unknown>);
+    });
+  });
+}
+
+export function str(body: Record<string, unknown>, key: string, opts: { optional?: boolean; max?: number } = {}): string {
+  const v = body[key];
+  if (v === undefined && opts.optional) return '';
+  if (typeof v !== 'string') throw new HttpError(400, 'bad_request', `"${key}" must be a string`);
+  if (v.length > (opts.max ?? 1024)) throw new HttpError(400, 'bad_request', `"${key}" is too long (at most ${opts.max ?? 1024} characters)`);
+  return v;
+}
+
+export function only(body: Record<string, unknown>, keys: string[]) {
+  for (const k of Object.keys(body)) if (!keys.includes(k)) throw new HttpError(400, 'bad_request', `unknown field "${k}" (expected: ${keys.join(', ')})`);
+}
+
+export function send(res: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, status: number, reason: Reason, message: string) {
+  if (res.headersSent) { res.destroy(); return; }
+  send(res, status, { error: { reason, code: REASONS[reason].code, message } });
+}
+
+export function hardenServer(server: Server) {
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEPALIVE_TIMEOUT_MS;
+  server.maxHeadersCount = 32;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      const why = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({ error: { reason: 'bad_request', code: REASONS.bad_request.code, message: `malformed HTTP request (${err.code ?? 'error'})` } });
+      socket.end(`HTTP/1.1 ${why} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    } else socket.destroy();
+  });
+}
+
+export function resolveGid(group: string | number | null): number | null {
+  if (group === null) return null;
+  if (typeof group === 'number') return group;
+  try {
+    const out = execFileSync('getent', ['group', group], { encoding: 'utf8' });
+    return Number(out.split(':')[2]);
+  } catch {
+    throw new Error(`group "${group}" does not exist (sockets.*.group)`);
+  }
+}
+
+/** Remove a stale socket file (never anything else) and make its folder. */
+export function prepareSocketPath(path: string) {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  try {
+    const st = lstatSync(path);
+    if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to remove it`);
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/**
+ * Listen on a Unix socket so that it is never, even for an instant, more open than
+ * configured: the umask closes it while it is created, then mode and group are set.
+ */
+export function listenUnix(server: { listen(path: string, cb: () => void): unknown; once(ev: 'error', cb: (e: Error) => void): unknown }, s: SocketConfig): Promise<void> {
+  prepareSocketPath(s.path);
+  const gid = resolveGid(s.group);
+  return new Promise((resolve, reject) => {
+    const old = process.umask(0o177);
+    server.once('error', (e) => { process.umask(old); reject(e); });
+    server.listen(s.path, () => {
+      process.umask(old);
+      try {
+        if (gid !== null) chownSync(s.path, -1, gid);
+        chmodSync(s.path, s.mode);
+        resolve();
+      } catch (e) { reject(e); }
+    });
+  });
+}

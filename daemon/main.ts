@@ -1,0 +1,125 @@
+// nasauthd: the credential authority. One process: load and check the config, open the
+// store, start the sockets, answer. Exit codes: 0 clean stop, 2 bad config, 3 bad store,
+// 4 cannot start a socket.
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Authority } from './authority';
+import { AdminSocket } from './admin-socket';
+import { loadConfig, type Config } from './config';
+import { NasauthError } from './errors';
+import { makeLogger, type Logger } from './log';
+import { writeNss } from './nss';
+import { QuerySocket } from './query-socket';
+import { Store } from './store';
+import { VERSION } from './version';
+
+export interface Surface { close(): Promise<void> }
+/** Protocol surfaces beyond the core (PAM socket, LDAP view) register here. */
+export type SurfaceFactory = (auth: Authority, cfg: Config, log: Logger) => Promise<Surface | null>;
+export const extraSurfaces: SurfaceFactory[] = [];
+
+const USAGE = `usage: nasauthd [--config FILE] [--check-config] [--version]
+  --config FILE    YAML configuration (default: $NASAUTH_CONFIG, else the embedded default
+                   with state under ./.nasauth)
+  --check-config   validate the configuration and exit (0 valid, 2 invalid)
+`;
+
+function die(code: number, msg: string): never {
+  process.stderr.write(`nasauthd: ${msg}\n`);
+  process.exit(code);
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { config: { type: 'string' }, 'check-config': { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (e) { die(2, `${(e as Error).message}\n${USAGE}`); }
+  if (args.help) { process.stdout.write(USAGE); return; }
+  if (args.version) { process.stdout.write(`nasauthd ${VERSION}\n`); return; }
+  const file = args.config ?? process.env.NASAUTH_CONFIG ?? null;
+  let cfg: Config;
+  try { cfg = loadConfig(file); } catch (e) { die(2, (e as Error).message); }
+  if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
+
+  const log = makeLogger(cfg.log.level, cfg.log.file);
+  let store: Store;
+  let created: boolean;
+  try {
+    mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
+    mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 });
+    ({ store, created } = Store.open(cfg.state_dir));
+  } catch (e) {
+    die(e instanceof NasauthError && e.code === 'NASAUTH_STORE_CORRUPT' ? 3 : 3, (e as Error).message);
+  }
+  const auth = new Authority(cfg, store, log);
+  const renderNss = () => {
+    if (!auth.config.nss.enabled) return;
+    try { writeNss(auth.config.nss.dir, store.snapshot, auth.config.accounts.home_base, auth.config.accounts.shell); }
+    catch (e) { log.error({ err: (e as Error).message }, 'could not render the NSS files'); }
+  };
+  store.onChange = renderNss;
+  renderNss();
+
+  if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {
+    const pw = await auth.createFirstAdmin();
+    // Printed once, to the console, never to the log. It must be changed at first use.
+    process.stderr.write(`\nnasauthd: first start: created account "admin" with the one-time password: ${pw}\n` +
+      'nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd admin)\n\n');
+  }
+
+  const admin = new AdminSocket(auth, VERSION);
+  const query = new QuerySocket(auth, VERSION);
+  const surfaces: Surface[] = [];
+  try {
+    await admin.listen(cfg.sockets.admin);
+    surfaces.push(admin);
+    await query.listen(cfg.sockets.query);
+    surfaces.push(query);
+    for (const f of extraSurfaces) {
+      const s = await f(auth, cfg, log);
+      if (s) surfaces.push(s);
+    }
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'cannot start a socket');
+    await Promise.all(surfaces.map((s) => s.close()));
+    die(4, `cannot start a socket: ${(e as Error).message}`);
+  }
+
+  const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: 'stopping', signal: sig }, 'draining');
+    const force = setTimeout(() => { log.warn('drain timed out; exiting'); finish(1); }, 5000);
+    force.unref();
+    await Promise.all(surfaces.map((s) => s.close().catch(() => undefined)));
+    finish(0);
+  };
+  const finish = (code: number) => {
+    for (const p of socketPaths) { try { unlinkSync(p); } catch { /* gone */ } }
+    log.info({ event: 'stopped' }, 'stopped');
+    log.flush(() => process.exit(code));
+    setTimeout(() => process.exit(code), 500).unref();
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (file === null) { log.info('SIGHUP: running on the embedded default config; nothing to reload'); return; }
+    try {
+      const next = loadConfig(file);
+      const moved = ['admin', 'query', 'pam', 'ldap'].filter((k) => (next.sockets as never)[k]['path'] !== (cfg.sockets as never)[k]['path']);
+      auth.reload(next);
+      log.level = next.log.level;
+      log.info({ event: 'reloaded', restart_needed_for: moved.length ? moved.map((k) => `sockets.${k}.path`) : undefined }, 'configuration reloaded');
+    } catch (e) {
+      log.error({ event: 'reload_refused', err: (e as Error).message }, 'new configuration refused; the running one is kept');
+    }
+  });
+}
+
+if (require.main === module) {
+  main().catch((e) => die(1, (e as Error).stack ?? String(e)));
+}

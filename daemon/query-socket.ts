@@ -1,0 +1,102 @@
+// The query socket: HTTP/1.1 + JSON over a Unix socket, for the dashboard and scripts.
+// Every route is documented in docs/protocol.md ("Query socket").
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Authority, Decision } from './authority';
+import type { SocketConfig } from './config';
+import { HttpError, hardenServer, listenUnix, only, readJson, send, sendError, str } from './http-util';
+import { metricsText } from './metrics';
+import { REASONS } from './reasons';
+
+export const PROTOCOL_VERSION = 1;
+
+function decisionBody(d: Decision) {
+  return {
+    decision: d.reason === 'ok' ? 'allow' : 'deny',
+    reason: d.reason,
+    code: REASONS[d.reason].code,
+    message: d.message,
+    ...(d.retry_after !== undefined ? { retry_after: d.retry_after } : {}),
+    ...(d.profile ? { user: d.profile } : {}),
+    cached: d.cached ?? false,
+  };
+}
+
+function sendDecision(res: ServerResponse, d: Decision) {
+  const status = d.reason === 'busy' || d.reason === 'unavailable' ? 503 : 200;
+  if (d.retry_after !== undefined) res.setHeader('retry-after', String(d.retry_after));
+  send(res, status, decisionBody(d));
+}
+
+export class QuerySocket {
+  private server: Server;
+  private started = Date.now();
+  constructor(private auth: Authority, private version: string) {
+    this.server = createServer((req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
+    hardenServer(this.server);
+  }
+
+  private fail(res: ServerResponse, e: unknown) {
+    if (e instanceof HttpError) return sendError(res, e.status, e.reason, e.message);
+    this.auth.log.error({ err: (e as Error).message }, 'query socket: internal error');
+    sendError(res, 500, 'internal_error', 'internal error; see the daemon log');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const url = (req.url ?? '/').split('?')[0];
+    const source = (b: Record<string, unknown>) => str(b, 'source', { optional: true, max: 128 }) || 'query';
+    const route = `${req.method} ${url}`;
+    switch (route) {
+      case 'GET /v1/health':
+        return send(res, 200, { status: 'ok', protocol: PROTOCOL_VERSION, version: this.version, accounts: this.auth.store.accounts().length, uptime_seconds: Math.round((Date.now() - this.started) / 1000) });
+      case 'GET /v1/metrics': {
+        const text = metricsText(this.auth, this.started);
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) });
+        return res.end(text);
+      }
+      case 'POST /v1/authenticate': {
+        const b = await readJson(req);
+        only(b, ['user', 'password', 'service', 'source']);
+        const pw = Buffer.from(str(b, 'password'), 'utf8');
+        try {
+          return sendDecision(res, await this.auth.authenticate({ user: str(b, 'user', { max: 256 }), password: pw, service: str(b, 'service', { max: 64 }), source: source(b), channel: 'query' }));
+        } finally { pw.fill(0); }
+      }
+      case 'POST /v1/authorize': {
+        const b = await readJson(req);
+        only(b, ['user', 'service', 'source']);
+        return sendDecision(res, this.auth.authorize({ user: str(b, 'user', { max: 256 }), service: str(b, 'service', { max: 64 }), source: source(b), channel: 'query' }));
+      }
+      case 'POST /v1/profile': {
+        const b = await readJson(req);
+        only(b, ['user', 'password', 'source']);
+        const pw = Buffer.from(str(b, 'password'), 'utf8');
+        try {
+          return sendDecision(res, await this.auth.profile({ user: str(b, 'user', { max: 256 }), password: pw, service: 'dashboard', source: source(b), channel: 'query' }));
+        } finally { pw.fill(0); }
+      }
+      case 'POST /v1/password': {
+        const b = await readJson(req);
+        only(b, ['user', 'old_password', 'new_password', 'service', 'source']);
+        const oldPw = Buffer.from(str(b, 'old_password'), 'utf8');
+        const newPw = Buffer.from(str(b, 'new_password'), 'utf8');
+        try {
+          return sendDecision(res, await this.auth.changePassword({
+            user: str(b, 'user', { max: 256 }), password: oldPw, newPassword: newPw,
+            service: str(b, 'service', { optional: true, max: 64 }) || 'dashboard', source: source(b), channel: 'query',
+          }));
+        } finally { oldPw.fill(0); newPw.fill(0); }
+      }
+      default:
+        if (['/v1/health', '/v1/metrics', '/v1/authenticate', '/v1/authorize', '/v1/profile', '/v1/password'].includes(url)) {
+          throw new HttpError(405, 'bad_request', `${req.method} is not allowed on ${url}`);
+        }
+        throw new HttpError(404, 'bad_request', `no such route: ${url} (see docs/protocol.md)`);
+    }
+  }
+
+  listen(s: SocketConfig) { return listenUnix(this.server, s); }
+  close(): Promise<void> {
+    return new Promise((r) => { this.server.close(() => r()); this.server.closeIdleConnections(); });
+  }
+  get httpServer() { return this.server; }
+}

@@ -1,0 +1,200 @@
+// The account store: one file, replaced atomically and durably before a change is
+// acknowledged. Layout of the file:
+//   line 1: {"format":"nasauth-store","schema":1,"sha256":"<hex of the rest>","length":N}
+//   rest:   the JSON of StoreData (exactly N bytes)
+// A torn or damaged file fails the length/checksum test and is refused; it is never
+// overwritten. Each write first keeps the current good file as store.json.prev.
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { NasauthError } from './errors';
+
+export const STORE_SCHEMA = 1;
+export type Role = 'admin' | 'user';
+
+export interface Verifiers {
+  scrypt?: string; // PHC string
+  nt?: string; // NT hash, 32 upper-case hex digits
+  legacy?: string; // imported crypt(3) hash, until the first plaintext login upgrades it
+}
+export interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+  rid: number; // Samba RID; the SID is domain_sid-rid
+  role: Role;
+  email: string | null;
+  full_name: string;
+  enabled: boolean;
+  services: string[];
+  groups: string[];
+  verifiers: Verifiers;
+  must_change_password: boolean;
+  password_changed_at: number | null; // ms since epoch
+  lockout_until: number | null; // ms since epoch; persisted only when a lockout starts
+  created_at: number;
+  version: number; // bumped by every change; the cache is tied to it
+}
+export interface Group { name: string; gid: number; members: string[]; version: number }
+export interface StoreData {
+  domain_sid: string;
+  next_rid: number;
+  generation: number;
+  accounts: Record<string, Account>;
+  groups: Record<string, Group>;
+}
+
+const FORMAT = 'nasauth-store';
+
+export function emptyStore(): StoreData {
+  const sub = randomBytes(12);
+  const sid = `S-1-5-21-${sub.readUInt32LE(0)}-${sub.readUInt32LE(4)}-${sub.readUInt32LE(8)}`;
+  return { domain_sid: sid, next_rid: 1000, generation: 0, accounts: Object.create(null), groups: Object.create(null) };
+}
+
+export function encodeStore(d: StoreData): Buffer {
+  const body = Buffer.from(JSON.stringify(d));
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const head = Buffer.from(JSON.stringify({ format: FORMAT, schema: STORE_SCHEMA, sha256, length: body.length }) + '\n');
+  return Buffer.concat([head, body]);
+}
+
+export function decodeStore(buf: Buffer, file: string): StoreData {
+  const bad = (why: string): never => {
+    throw new NasauthError('NASAUTH_STORE_CORRUPT',
+      `${file}: ${why}. The file was left as it is. The previous good copy is ${file}.prev; ` +
+      'inspect both, then restore one by copying it over the store while the daemon is stopped.');
+  };
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0 || nl > 512) bad('no valid header (not a nasauth store, or truncated)');
+  let head: { format?: unknown; schema?: unknown; sha256?: unknown; length?: unknown };
+  try {
+    head = JSON.parse(buf.subarray(0, nl).toString('utf8'));
+  } catch {
+    return bad('the header is not valid JSON');
+  }
+  if (head.format !== FORMAT) bad('not a nasauth store (wrong format tag)');
+  if (head.schema !== STORE_SCHEMA) bad(`schema ${String(head.schema)} is not supported by this version (expects ${STORE_SCHEMA})`);
+  const body = buf.subarray(nl + 1);
+  if (body.length !== head.length) bad(`truncated or padded: ${body.length} bytes where the header says ${String(head.length)}`);
+  if (createHash('sha256').update(body).digest('hex') !== head.sha256) bad('checksum mismatch (the content was damaged)');
+  let d: StoreData;
+  try {
+    d = JSON.parse(body.toString('utf8'));
+  } catch {
+    return bad('the content is not valid JSON');
+  }
+  if (typeof d !== 'object' || !d || typeof d.accounts !== 'object' || typeof d.groups !== 'object' || typeof d.domain_sid !== 'string') {
+    bad('the content does not have the store layout');
+  }
+  // Plain objects from JSON; null-prototype so a name like "__proto__" can never confuse lookups.
+  d.accounts = Object.assign(Object.create(null), d.accounts);
+  d.groups = Object.assign(Object.create(null), d.groups);
+  return d;
+}
+
+/** Write `data` to `file` durably: temp file, fsync, keep previous, rename, fsync dir. */
+export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev = true): void {
+  const dir = join(file, '..');
+  const tmp = `${file}.tmp`;
+  let fd = -1;
+  try {
+    try { fs.unlinkSync(tmp); } catch { /* none left over */ }
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = -1;
+    if (keepPrev && fs.existsSync(file)) {
+      // keep the last good copy: hard link, so the live file is never missing
+      try { fs.unlinkSync(`${file}.prev.tmp`); } catch { /* none */ }
+      fs.linkSync(file, `${file}.prev.tmp`);
+      fs.renameSync(`${file}.prev.tmp`, `${file}.prev`);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(dir, 'r');
+    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+  } catch (e) {
+    if (fd >= 0) try { fs.closeSync(fd); } catch { /* ignore */ }
+    try { fs.unlinkSync(tmp); } catch { /* ignore */ }
+    throw new NasauthError('NASAUTH_STORE_IO', `could not write ${file}: ${(e as Error).message}; nothing was changed`);
+  }
+}
+
+export class Store {
+  readonly file: string;
+  private data: StoreData;
+  private byUid = new Map<number, string>();
+  private chain: Promise<unknown> = Promise.resolve();
+  onChange: (d: StoreData) => void = () => {};
+
+  private constructor(file: string, data: StoreData) {
+    this.file = file;
+    this.data = data;
+    this.index();
+  }
+
+  /** Open the store in `dir`; creates an empty one only when no store file exists at all. */
+  static open(dir: string): { store: Store; created: boolean } {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, 'store.json');
+    let buf: Buffer | null = null;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new NasauthError('NASAUTH_STORE_CORRUPT', `${file}: cannot be read: ${(e as Error).message}`);
+      }
+    }
+    if (buf === null) {
+      if (fs.existsSync(`${file}.prev`)) {
+        throw new NasauthError('NASAUTH_STORE_CORRUPT', `${file} is missing but ${file}.prev exists: refusing to start with an empty store. Restore the store (copy ${file}.prev to ${file}) or remove ${file}.prev to start afresh.`);
+      }
+      const d = emptyStore();
+      writeDurable(file, encodeStore(d));
+      return { store: new Store(file, d), created: true };
+    }
+    const st = fs.statSync(file);
+    if ((st.mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+    return { store: new Store(file, decodeStore(buf, file)), created: false };
+  }
+
+  private index() {
+    this.byUid.clear();
+    for (const a of Object.values(this.data.accounts)) this.byUid.set(a.uid, a.name);
+  }
+
+  get snapshot(): Readonly<StoreData> { return this.data; }
+  get generation(): number { return this.data.generation; }
+  account(name: string): Account | undefined { return this.data.accounts[name]; }
+  accountByUid(uid: number): Account | undefined {
+    const n = this.byUid.get(uid);
+    return n === undefined ? undefined : this.data.accounts[n];
+  }
+  accounts(): Account[] { return Object.values(this.data.accounts); }
+  group(name: string): Group | undefined { return this.data.groups[name]; }
+  groups(): Group[] { return Object.values(this.data.groups); }
+
+  /**
+   * Apply `fn` to a copy of the data and make it durable; the in-memory state changes
+   * only after the file is on disk. Changes are serialised. `fn` may throw to abort.
+   */
+  mutate<T>(fn: (d: StoreData) => T): Promise<T> {
+    const run = async () => {
+      const draft = structuredClone(this.data);
+      draft.accounts = Object.assign(Object.create(null), draft.accounts);
+      draft.groups = Object.assign(Object.create(null), draft.groups);
+      const result = fn(draft);
+      draft.generation += 1;
+      writeDurable(this.file, encodeStore(draft));
+      this.data = draft;
+      this.index();
+      try { this.onChange(draft); } catch { /* listeners must not undo a durable change */ }
+      return result;
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+}

@@ -1,0 +1,125 @@
+// The verifier pipeline: scrypt (PHC string) for the modern verifier, the NT hash for
+// SMB, legacy crypt(3) hashes from an import. Slow hashing runs on libuv's thread pool
+// with a bounded number in flight and a bounded queue, so a flood of bad passwords
+// cannot exhaust memory or starve the event loop that serves cache hits.
+import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import type { Config } from './config';
+import { canonicalBytes, ntHash } from './password';
+import type { Verifiers } from './store';
+
+export class BusyError extends Error {
+  constructor() { super('too many password checks in progress'); }
+}
+
+/** At most `limit` jobs run; at most `maxQueued` wait; the rest are refused at once. */
+export class WorkPool {
+  private running = 0;
+  private waiting: Array<() => void> = [];
+  constructor(private limit: number, private maxQueued: number) {}
+  get inFlight() { return this.running; }
+  get queued() { return this.waiting.length; }
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) {
+      if (this.waiting.length >= this.maxQueued) throw new BusyError();
+      await new Promise<void>((res) => this.waiting.push(res));
+    } else {
+      this.running += 1;
+    }
+    try {
+      return await job();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // hand our slot over
+      else this.running -= 1;
+    }
+  }
+}
+
+interface ScryptParams { ln: number; r: number; p: number }
+
+function scryptRaw(pw: Buffer, salt: Buffer, prm: ScryptParams, len: number): Promise<Buffer> {
+  const N = 2 ** prm.ln;
+  return new Promise((res, rej) =>
+    scryptCb(pw, salt, len, { N, r: prm.r, p: prm.p, maxmem: 256 * N * prm.r + 1024 * 1024 }, (e, k) => (e ? rej(e) : res(k))));
+}
+
+const b64 = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
+
+export function parsePhc(s: string): { prm: ScryptParams; salt: Buffer; hash: Buffer } | null {
+  const m = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]{11,88})\$([A-Za-z0-9+/]{22,172})$/.exec(s);
+  if (!m) return null;
+  const prm = { ln: +m[1], r: +m[2], p: +m[3] };
+  if (prm.ln < 1 || prm.ln > 22 || prm.r < 1 || prm.p < 1 || prm.r * prm.p >= 2 ** 30) return null;
+  return { prm, salt: Buffer.from(m[4], 'base64'), hash: Buffer.from(m[5], 'base64') };
+}
+
+export class Verifier {
+  private readonly prm: ScryptParams;
+  readonly pool: WorkPool;
+  private dummy: string | null = null;
+  legacy: ((hash: string, pw: Buffer) => Promise<boolean>) | null = null;
+
+  constructor(cfg: Config['scrypt']) {
+    this.prm = { ln: cfg.log_n, r: cfg.r, p: cfg.p };
+    this.pool = new WorkPool(cfg.max_in_flight, cfg.max_queued);
+  }
+
+  /** Fresh verifiers for a password: scrypt over the canonical bytes, and the NT hash. */
+  async make(pw: Uint8Array): Promise<Required<Pick<Verifiers, 'scrypt' | 'nt'>>> {
+    const canon = canonicalBytes(pw);
+    const salt = randomBytes(16);
+    try {
+      const hash = await this.pool.run(() => scryptRaw(canon, salt, this.prm, 32));
+      const phc = `$scrypt$ln=${this.prm.ln},r=${this.prm.r},p=${this.prm.p}$${b64(salt)}$${b64(hash)}`;
+      return { scrypt: phc, nt: ntHash(pw).toString('hex').toUpperCase() };
+    } finally {
+      canon.fill(0);
+    }
+  }
+
+  /** Whether the stored scrypt parameters differ from the configured ones. */
+  outdated(v: Verifiers): boolean {
+    const p = v.scrypt ? parsePhc(v.scrypt) : null;
+    return !p || p.prm.ln !== this.prm.ln || p.prm.r !== this.prm.r || p.prm.p !== this.prm.p || !v.nt || !!v.legacy;
+  }
+
+  /**
+   * Check a password against an account's verifiers (or, for an unknown account, burn
+   * the same work against a dummy so timing does not tell who exists).
+   * Returns 'ok' | 'bad' | 'none' (no usable verifier). Throws BusyError when the pool is full.
+   */
+  async check(v: Verifiers | undefined, pw: Uint8Array): Promise<'ok' | 'bad' | 'none'> {
+    if (v?.scrypt) return (await this.checkScrypt(v.scrypt, pw)) ? 'ok' : 'bad';
+    if (v?.legacy && this.legacy) {
+      const legacy = this.legacy;
+      const canon = canonicalBytes(pw);
+      try {
+        // try the canonical form, then the raw bytes (an old system hashed whatever bytes it got)
+        const ok = await this.pool.run(async () => (await legacy(v.legacy!, canon)) || (!canon.equals(pw) && (await legacy(v.legacy!, Buffer.from(pw)))));
+        return ok ? 'ok' : 'bad';
+      } finally { canon.fill(0); }
+    }
+    if (v?.nt) {
+      // Only an NT hash (imported from smbpasswd): MD4 is fast, still compare in constant time.
+      const mine = ntHash(pw);
+      const theirs = Buffer.from(v.nt, 'hex');
+      return mine.length === theirs.length && timingSafeEqual(mine, theirs) ? 'ok' : 'bad';
+    }
+    // Unknown user or no verifier: spend the same work, then fail.
+    if (!this.dummy) this.dummy = (await this.make(randomBytes(12))).scrypt;
+    await this.checkScrypt(this.dummy, pw);
+    return v ? 'none' : 'bad';
+  }
+
+  private async checkScrypt(phc: string, pw: Uint8Array): Promise<boolean> {
+    const p = parsePhc(phc);
+    if (!p) return false;
+    const canon = canonicalBytes(pw);
+    try {
+      const got = await this.pool.run(() => scryptRaw(canon, p.salt, p.prm, p.hash.length));
+      return got.length === p.hash.length && timingSafeEqual(got, p.hash);
+    } finally {
+      canon.fill(0);
+    }
+  }
+}
