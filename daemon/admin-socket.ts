@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type Authority, profileOf } from './authority';
 import type { SocketConfig } from './config';
 import { NasauthError, type ErrorCode } from './errors';
-import { HttpError, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
+import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
 import type { Account } from './store';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -39,7 +39,7 @@ export function legacyKind(h: string): string {
 export class AdminSocket {
   private server: Server;
   constructor(private auth: Authority, private version: string, private extraStatus: () => Record<string, unknown> = () => ({})) {
-    this.server = createServer((req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
+    this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
   }
 

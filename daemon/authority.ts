@@ -225,15 +225,24 @@ export class Authority {
       if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
       throw e;
     }
-    await this.store.mutate((d) => {
-      const x = d.accounts[name];
-      if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
-      x.verifiers = { scrypt: v.scrypt, nt: v.nt };
-      x.password_changed_at = this.now();
-      x.must_change_password = opts.mustChange ?? false;
-      x.lockout_until = null;
-      x.version += 1;
-    });
+    try {
+      await this.store.mutate((d) => {
+        const x = d.accounts[name];
+        if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
+        x.verifiers = { scrypt: v.scrypt, nt: v.nt };
+        x.password_changed_at = this.now();
+        x.must_change_password = opts.mustChange ?? false;
+        x.lockout_until = null;
+        x.version += 1;
+      });
+    } catch (e) {
+      if (e instanceof NasauthError && e.code === 'NASAUTH_NOT_FOUND') return this.decide('unknown_user');
+      if (e instanceof NasauthError && e.code === 'NASAUTH_STORE_IO') {
+        this.log.error({ user: name, err: e.message }, 'password change not recorded: the store cannot be written');
+        return this.decide('unavailable', {}, 'the password could not be saved (the NAS storage is full or failing); nothing was changed');
+      }
+      throw e;
+    }
     this.cache.forget(name);
     this.limiter.unlock(name);
     this.log.info({ audit: 'password_set', user: name, by: actor, channel });
@@ -246,6 +255,14 @@ export class Authority {
     if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) throw new NasauthError('NASAUTH_INVALID_FIELD', 'services must be a list of service names', 'services');
     for (const s of list as string[]) if (!this.cfg.services[s]) throw new NasauthError('NASAUTH_INVALID_FIELD', `unknown service "${s}" (known: ${Object.keys(this.cfg.services).join(', ')})`, 'services');
     return [...new Set(list as string[])];
+  }
+
+  /** NAS accounts live in their own uid range so they never collide with system accounts. */
+  private checkUid(uid: unknown) {
+    const { uid_min: lo, uid_max: hi } = this.cfg.accounts;
+    if (typeof uid !== 'number' || !Number.isInteger(uid) || uid < lo || uid > hi) {
+      throw new NasauthError('NASAUTH_INVALID_FIELD', `uid must be an integer from ${lo} to ${hi} (accounts.uid_min/uid_max; lower uids belong to the system)`, 'uid');
+    }
   }
 
   private freeUid(d: StoreData): number {
@@ -270,7 +287,7 @@ export class Authority {
     const acct = await this.store.mutate((d) => {
       if (d.accounts[name]) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
       const uid = input.uid ?? this.freeUid(d);
-      if (!Number.isInteger(uid) || uid < 1 || uid > 2 ** 31 - 2) throw new NasauthError('NASAUTH_INVALID_FIELD', 'uid must be a positive integer', 'uid');
+      this.checkUid(uid);
       if (Object.values(d.accounts).some((a) => a.uid === uid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${uid} is already used by another account`, 'uid');
       const groups = input.groups ?? [];
       for (const g of groups) if (!d.groups[g]) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${g}"`, 'groups');
@@ -316,6 +333,7 @@ export class Authority {
       }
     }
     if ('services' in patch) upd.services = this.checkServices(patch.services);
+    if ('uid' in patch) this.checkUid(patch.uid);
     for (const k of ['uid', 'gid'] as const) {
       if (k in patch) {
         const v = patch[k];

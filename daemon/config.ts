@@ -14,6 +14,7 @@ export interface Config {
   sockets: {
     query: SocketConfig;
     pam: SocketConfig;
+    pam_priv: SocketConfig;
     admin: SocketConfig;
     ldap: SocketConfig & { enabled: boolean; suffix: string; bind_dn: string; bind_secret_file: string };
   };
@@ -44,6 +45,7 @@ netbios_name: NAS
 sockets:
   query: { path: query.sock, mode: "0660", group: null }
   pam: { path: pam.sock, mode: "0666", group: null }
+  pam_priv: { path: pam-priv.sock, mode: "0600", group: null }
   admin: { path: admin.sock, mode: "0600", group: null }
   ldap:
     enabled: false
@@ -117,6 +119,7 @@ const SCHEMA: Schema = obj({
   sockets: obj({
     query: socket(),
     pam: socket(),
+    pam_priv: socket(),
     admin: socket(),
     ldap: socket({
       enabled: bool,

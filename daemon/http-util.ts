@@ -13,6 +13,15 @@ export const HEADERS_TIMEOUT_MS = 5_000;
 export const REQUEST_TIMEOUT_MS = 10_000;
 export const KEEPALIVE_TIMEOUT_MS = 30_000; // dashboards keep one connection open
 
+/** Options for createServer: the timeouts are enforced by a check every second. */
+export const SERVER_OPTIONS = {
+  headersTimeout: HEADERS_TIMEOUT_MS,
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  keepAliveTimeout: KEEPALIVE_TIMEOUT_MS,
+  connectionsCheckingInterval: 1000,
+  maxHeaderSize: 8192,
+} as const;
+
 export class HttpError extends Error {
   constructor(readonly status: number, readonly reason: Reason, message: string) { super(message); }
 }

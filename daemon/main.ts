@@ -85,7 +85,7 @@ export async function main(argv = process.argv.slice(2)) {
     die(4, `cannot start a socket: ${(e as Error).message}`);
   }
 
-  const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
+  const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
   log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
 
   let stopping = false;
@@ -110,7 +110,7 @@ export async function main(argv = process.argv.slice(2)) {
     if (file === null) { log.info('SIGHUP: running on the embedded default config; nothing to reload'); return; }
     try {
       const next = loadConfig(file);
-      const moved = ['admin', 'query', 'pam', 'ldap'].filter((k) => (next.sockets as never)[k]['path'] !== (cfg.sockets as never)[k]['path']);
+      const moved = ['admin', 'query', 'pam', 'pam_priv', 'ldap'].filter((k) => (next.sockets as never)[k]['path'] !== (cfg.sockets as never)[k]['path']);
       auth.reload(next);
       log.level = next.log.level;
       log.info({ event: 'reloaded', restart_needed_for: moved.length ? moved.map((k) => `sockets.${k}.path`) : undefined }, 'configuration reloaded');

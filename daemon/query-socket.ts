@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Authority, Decision } from './authority';
 import type { SocketConfig } from './config';
-import { HttpError, hardenServer, listenUnix, only, readJson, send, sendError, str } from './http-util';
+import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, str } from './http-util';
 import { metricsText } from './metrics';
 import { REASONS } from './reasons';
 
@@ -31,7 +31,7 @@ export class QuerySocket {
   private server: Server;
   private started = Date.now();
   constructor(private auth: Authority, private version: string) {
-    this.server = createServer((req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
+    this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
   }
 

@@ -1,0 +1,241 @@
+// The LDAP view's wire guard and the small BER pieces it writes itself.
+//
+// ldapjs decodes and routes messages, but it buffers without bound, recurses through
+// filters (a deeply nested filter overflows the stack) and decodes passwords as UTF-8
+// (invalid UTF-8 silently becomes U+FFFD). So every byte from a client passes through
+// MessageFramer first: it cuts the stream into whole LDAPMessages, refuses oversize
+// and over-deep messages with a proper LDAP error (the connection stays usable), and
+// closes the connection on anything that is not BER. Only then does ldapjs see a
+// message, one at a time.
+//
+// Search entries are encoded here too: each entry's attributes are encoded once when
+// the view is rebuilt, and a search only concatenates the chosen ones.
+
+/** A single LDAPMessage larger than this is refused. smbd's largest is a few KiB. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+/** Constructed BER nesting allowed in one message (the envelope itself takes 3-4). */
+export const MAX_BER_DEPTH = 40;
+/** BER elements allowed in one message (a filter with 10 000 terms is an attack). */
+export const MAX_BER_ELEMENTS = 4096;
+
+export const RESULT = {
+  success: 0, operationsError: 1, protocolError: 2, sizeLimitExceeded: 4, authMethodNotSupported: 7,
+  adminLimitExceeded: 11, unavailableCriticalExtension: 12, noSuchAttribute: 16, constraintViolation: 19,
+  noSuchObject: 32, invalidDNSyntax: 34, invalidCredentials: 49, insufficientAccessRights: 50, busy: 51,
+  unavailable: 52, unwillingToPerform: 53, other: 80,
+} as const;
+
+// request protocolOp tag → the tag of its response (unbind and abandon have none)
+const RESPONSE_TAG: Record<number, number> = {
+  0x60: 0x61, 0x63: 0x65, 0x66: 0x67, 0x68: 0x69, 0x4a: 0x6b, 0x6c: 0x6d, 0x6e: 0x6f, 0x77: 0x78,
+};
+
+// ---- writing ------------------------------------------------------------------------
+
+function lengthBytes(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const out: number[] = [];
+  while (n > 0) { out.unshift(n & 0xff); n = Math.floor(n / 256); }
+  return Buffer.from([0x80 | out.length, ...out]);
+}
+
+export function tlv(tag: number, content: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), lengthBytes(content.length), content]);
+}
+
+export function octets(v: string | Buffer, tag = 0x04): Buffer {
+  return tlv(tag, typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+}
+
+export function integer(n: number, tag = 0x02): Buffer {
+  // two's complement, minimal length (message ids and result codes are small and >= 0)
+  const out: number[] = [];
+  let v = n;
+  do { out.unshift(v & 0xff); v = Math.floor(v / 256); } while (v > 0);
+  if (out[0] & 0x80) out.unshift(0);
+  return tlv(tag, Buffer.from(out));
+}
+
+export function seq(parts: Buffer[], tag = 0x30): Buffer {
+  return tlv(tag, Buffer.concat(parts));
+}
+
+/** PartialAttribute ::= SEQUENCE { type, SET OF value } */
+export function encodeAttribute(name: string, values: readonly (string | Buffer)[]): Buffer {
+  return seq([octets(name), seq(values.map((v) => octets(v)), 0x31)]);
+}
+
+/** A whole SearchResultEntry message from pre-encoded attributes. */
+export function encodeSearchEntry(messageId: number, dn: string, encodedAttrs: Buffer[]): Buffer {
+  return seq([integer(messageId), seq([octets(dn), seq(encodedAttrs)], 0x64)]);
+}
+
+/** An LDAPResult-shaped response for a request op, written without ldapjs. */
+export function encodeResult(messageId: number, requestTag: number, code: number, message: string): Buffer | null {
+  const tag = RESPONSE_TAG[requestTag];
+  if (tag === undefined) return null;
+  return seq([integer(messageId), seq([integer(code, 0x0a), octets(''), octets(message)], tag)]);
+}
+
+/** RFC 4511 4.4.1 Notice of Disconnection (unsolicited, message id 0). */
+export function noticeOfDisconnection(code: number, message: string): Buffer {
+  return seq([integer(0), seq([integer(code, 0x0a), octets(''), octets(message), octets('1.3.6.1.4.1.1466.20036', 0x8a)], 0x78)]);
+}
+
+// ---- reading ------------------------------------------------------------------------
+
+interface Header { tag: number; len: number; hdr: number }
+
+/** Read a tag and a definite length at `off`; null when more bytes are needed; throws on non-BER. */
+export function readHeader(b: Buffer, off: number, end = b.length): Header | null {
+  if (end - off < 2) return null;
+  const tag = b[off];
+  if ((tag & 0x1f) === 0x1f) throw new BerError('multi-byte tags are not used by LDAP');
+  const l0 = b[off + 1];
+  if (l0 < 0x80) return { tag, len: l0, hdr: 2 };
+  const n = l0 & 0x7f;
+  if (n === 0) throw new BerError('indefinite lengths are not allowed in LDAP');
+  if (n > 4) throw new BerError('length field too long');
+  if (end - off < 2 + n) return null;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[off + 2 + i];
+  return { tag, len, hdr: 2 + n };
+}
+
+export class BerError extends Error {}
+
+/**
+ * Walk every TLV of one message without recursion; returns why it is refused, or null.
+ * Primitive contents are not descended into; constructed ones (bit 0x20) are.
+ */
+export function checkShape(msg: Buffer): string | null {
+  const stack: number[] = [msg.length]; // end offsets of the open constructed elements
+  let off = 0;
+  let count = 0;
+  while (off < msg.length) {
+    while (stack.length && off >= stack[stack.length - 1]) stack.pop();
+    const h = readHeader(msg, off, stack.length ? stack[stack.length - 1] : msg.length);
+    if (!h) throw new BerError('truncated element');
+    const end = off + h.hdr + h.len;
+    if (end > (stack.length ? stack[stack.length - 1] : msg.length)) throw new BerError('element longer than its container');
+    if (++count > MAX_BER_ELEMENTS) return `the request has more than ${MAX_BER_ELEMENTS} elements`;
+    if (h.tag & 0x20) {
+      stack.push(end);
+      if (stack.length > MAX_BER_DEPTH) return `the request is nested deeper than ${MAX_BER_DEPTH} levels (filter too deep)`;
+      off += h.hdr;
+    } else off = end;
+  }
+  return null;
+}
+
+/** Message id and protocolOp tag from the start of an LDAPMessage (may be partial). */
+export function peekIdAndOp(b: Buffer, off: number, end: number): { id: number; op: number } | null {
+  const outer = readHeader(b, off, end);
+  if (!outer || outer.tag !== 0x30) return null;
+  let p = off + outer.hdr;
+  const idh = readHeader(b, p, end);
+  if (!idh || idh.tag !== 0x02 || idh.len < 1 || idh.len > 4 || p + idh.hdr + idh.len + 1 > end) return null;
+  let id = 0;
+  for (let i = 0; i < idh.len; i++) id = id * 256 + b[p + idh.hdr + i];
+  p += idh.hdr + idh.len;
+  return { id, op: b[p] };
+}
+
+/**
+ * Password Modify (RFC 3062) request value, read byte-exact from the raw message:
+ *   PasswdModifyRequestValue ::= SEQUENCE { userIdentity [0] OPTIONAL, oldPasswd [1] OPTIONAL, newPasswd [2] OPTIONAL }
+ */
+export function readPasswordModify(msg: Buffer): { user?: Buffer; oldPw?: Buffer; newPw?: Buffer } {
+  const at = (off: number, end: number) => {
+    const h = readHeader(msg, off, end);
+    if (!h || off + h.hdr + h.len > end) throw new BerError('truncated');
+    return { ...h, start: off + h.hdr, end: off + h.hdr + h.len };
+  };
+  const outer = at(0, msg.length);
+  let p = outer.start;
+  p = at(p, outer.end).end; // message id
+  const op = at(p, outer.end);
+  if (op.tag !== 0x77) throw new BerError('not an extended request');
+  p = op.start;
+  const out: { user?: Buffer; oldPw?: Buffer; newPw?: Buffer } = {};
+  while (p < op.end) {
+    const e = at(p, op.end);
+    if (e.tag === 0x81) { // requestValue: an OCTET STRING holding the BER of the value
+      const v = at(e.start, e.end);
+      if (v.tag !== 0x30) throw new BerError('password modify value is not a sequence');
+      let q = v.start;
+      while (q < v.end) {
+        const f = at(q, v.end);
+        const val = Buffer.from(msg.subarray(f.start, f.end));
+        if (f.tag === 0x80) out.user = val;
+        else if (f.tag === 0x81) out.oldPw = val;
+        else if (f.tag === 0x82) out.newPw = val;
+        else throw new BerError('unknown field in password modify');
+        q = f.end;
+      }
+    }
+    p = e.end;
+  }
+  return out;
+}
+
+export type FramerEvent =
+  | { kind: 'message'; raw: Buffer }
+  | { kind: 'refuse'; reply: Buffer | null; why: string; id: number; op: number }
+  | { kind: 'fatal'; why: string };
+
+/**
+ * Cuts a byte stream into LDAPMessages. Oversize messages are answered (when the id
+ * and op can be read) and their bytes skipped; non-BER input is fatal.
+ */
+export class MessageFramer {
+  private buf: Buffer = Buffer.alloc(0);
+  private skip = 0;
+  private dead = false;
+
+  push(chunk: Buffer): FramerEvent[] {
+    if (this.dead) return [];
+    const events: FramerEvent[] = [];
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, chunk.length);
+      this.skip -= n;
+      chunk = chunk.subarray(n);
+    }
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    let off = 0;
+    try {
+      while (off < this.buf.length) {
+        if (this.buf[off] !== 0x30) { this.dead = true; events.push({ kind: 'fatal', why: 'not an LDAP message (expected a BER SEQUENCE)' }); break; }
+        const h = readHeader(this.buf, off);
+        if (!h) break;
+        const total = h.hdr + h.len;
+        if (total > MAX_MESSAGE_BYTES) {
+          const peek = peekIdAndOp(this.buf, off, this.buf.length);
+          if (!peek && this.buf.length - off < 32) break; // wait for the id and op
+          const why = `the request is ${total} bytes; at most ${MAX_MESSAGE_BYTES} are accepted`;
+          const reply = peek ? encodeResult(peek.id, peek.op, RESULT.adminLimitExceeded, why) : null;
+          events.push({ kind: 'refuse', reply, why, id: peek?.id ?? -1, op: peek?.op ?? -1 });
+          const have = this.buf.length - off;
+          if (have >= total) off += total;
+          else { this.skip = total - have; off = this.buf.length; }
+          continue;
+        }
+        if (this.buf.length - off < total) break;
+        const raw = this.buf.subarray(off, off + total);
+        off += total;
+        const bad = checkShape(raw);
+        if (bad) {
+          const peek = peekIdAndOp(raw, 0, raw.length);
+          events.push({ kind: 'refuse', reply: peek ? encodeResult(peek.id, peek.op, RESULT.unwillingToPerform, bad) : null, why: bad, id: peek?.id ?? -1, op: peek?.op ?? -1 });
+          continue;
+        }
+        events.push({ kind: 'message', raw: Buffer.from(raw) });
+      }
+    } catch (e) {
+      this.dead = true;
+      events.push({ kind: 'fatal', why: `malformed BER: ${(e as Error).message}` });
+    }
+    this.buf = this.dead ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(off));
+    return events;
+  }
+}

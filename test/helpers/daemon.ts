@@ -1,0 +1,161 @@
+// Start the real daemon (the esbuild bundle, as shipped) on a private folder, and talk
+// to it over its real sockets. Every test that needs a daemon uses this.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const DAEMON = join(ROOT, 'dist', 'nasauthd.js');
+export const CLI = join(ROOT, 'dist', 'nasauth.js');
+
+let built = false;
+/** Build the bundle once per test process (fast: esbuild). */
+export function ensureBuilt() {
+  if (built) return;
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  built = true;
+}
+
+export interface DaemonOpts {
+  /** extra config, deep-merged over the test defaults */
+  config?: Record<string, unknown>;
+  /** reuse a folder (restart with the same state) */
+  dir?: string;
+  createAdmin?: boolean;
+  env?: Record<string, string>;
+}
+
+export interface Daemon {
+  dir: string; config: string; stateDir: string; runDir: string;
+  query: string; pam: string; pamPriv: string; admin: string; ldap: string;
+  proc: ChildProcess; pid: number;
+  logs(): string; stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? merge(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/** Test defaults: cheap scrypt, a tiny state folder, short socket paths. */
+export function testConfig(dir: string, extra: Record<string, unknown> = {}, createAdmin = false) {
+  return merge({
+    version: 1,
+    state_dir: join(dir, 'state'),
+    run_dir: join(dir, 'run'),
+    log: { level: 'info', file: null },
+    scrypt: { log_n: 10, r: 8, p: 1, max_in_flight: 2, max_queued: 64 },
+    nss: { enabled: true, dir: join(dir, 'nss') },
+    first_start: { create_admin: createAdmin },
+    password_policy: { min_length: 8, max_length: 255, min_classes: 1, reject_username: true },
+  }, extra);
+}
+
+export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
+  ensureBuilt();
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nasauth-'));
+  chmodSync(dir, 0o755);
+  const config = join(dir, 'nasauth.yaml');
+  if (!opts.dir || !existsSync(config) || opts.config) writeFileSync(config, stringify(testConfig(dir, opts.config, opts.createAdmin)));
+  let out = '';
+  let err = '';
+  const proc = spawn(process.execPath, [DAEMON, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  proc.stdout!.on('data', (c) => { out += c; });
+  proc.stderr!.on('data', (c) => { err += c; });
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  await new Promise<void>((res, rej) => {
+    const t = setInterval(() => {
+      if (out.includes('"event":"ready"')) { clearInterval(t); res(); }
+    }, 10);
+    proc.on('exit', (code) => { clearInterval(t); rej(new Error(`nasauthd exited with ${code} before it was ready:\n${err}\n${out}`)); });
+    setTimeout(() => { clearInterval(t); rej(new Error(`nasauthd not ready after 15 s:\n${err}\n${out}`)); }, 15000).unref();
+  });
+  const run = join(dir, 'run');
+  const d: Daemon = {
+    dir, config, stateDir: join(dir, 'state'), runDir: run,
+    query: join(run, 'query.sock'), pam: join(run, 'pam.sock'), pamPriv: join(run, 'pam-priv.sock'), admin: join(run, 'admin.sock'), ldap: join(run, 'ldapi.sock'),
+    proc, pid: proc.pid!,
+    logs: () => out, stderr: () => err,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+    async kill9() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return d;
+}
+
+export interface HttpReply { status: number; body: any; text: string; headers: Record<string, unknown> } // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** One HTTP request over a Unix socket. `body` may be an object (sent as JSON) or raw bytes. */
+export function http(socketPath: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+  const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: { ...(data ? { 'content-length': String(data.length), 'content-type': 'application/json' } : {}), ...headers }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = undefined;
+        try { parsed = JSON.parse(text); } catch { /* metrics, etc. */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed, text, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+export function authenticate(d: Daemon, user: string, password: string, service = 'dashboard', source?: string) {
+  return http(d.query, 'POST', '/v1/authenticate', { user, password, service, ...(source ? { source } : {}) });
+}
+
+export interface CliResult { code: number | null; stdout: string; stderr: string }
+/** Run the bundled CLI against a daemon; `input` goes to stdin (passwords). */
+export function cli(d: Daemon | null, args: string[], input?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...(d ? ['--config', d.config] : []), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => { stdout += c; });
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+/** Add a user through the CLI (the way an admin does it). */
+export async function addUser(d: Daemon, name: string, password: string, flags: string[] = []) {
+  const r = await cli(d, ['user', 'add', name, ...flags], `${password}\n`);
+  if (r.code !== 0) throw new Error(`user add ${name} failed: ${r.stderr}`);
+  return r;
+}
+
+export function metric(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+export function readStore(d: Daemon) {
+  const buf = readFileSync(join(d.stateDir, 'store.json'));
+  return JSON.parse(buf.subarray(buf.indexOf(10) + 1).toString('utf8'));
+}
+
+export function cleanup(d: Daemon) {
+  try { rmSync(d.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+}
