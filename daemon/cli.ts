@@ -140,7 +140,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (g.help || positionals.length === 0) { process.stdout.write(HELP); return positionals.length === 0 && !g.help ? EXIT.usage : EXIT.ok; }
-  const socket = g.socket ?? loadConfig(g.config ?? process.env.NASAUTH_CONFIG ?? null).sockets.admin.path;
+  const socket = g.socket ?? loadConfig(g.config ?? (process.env.NASAUTH_CONFIG || null)).sockets.admin.path;
   const [cmd, sub, a1, a2] = positionals;
   const need = (v: string | undefined, what: string) => { if (!v) throw new UsageError(`missing ${what}`); return v; };
   const enc = encodeURIComponent;

@@ -236,8 +236,12 @@ function parseYaml(text: string, file: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const pos = e.linePos?.[0];
-    throw new NasauthError('NASAUTH_CONFIG', `${file}:${pos ? `${pos.line}:${pos.col}` : ''} not valid YAML: ${e.message.split('\n')[0]}`);
+    let pos = e.linePos?.[0];
+    if (!pos) {
+      const before = text.slice(0, e.pos[0]).split('\n');
+      pos = { line: before.length, col: before[before.length - 1].length + 1 };
+    }
+    throw new NasauthError('NASAUTH_CONFIG', `${file}:${pos.line}:${pos.col} not valid YAML: ${e.message.split('\n')[0]}`);
   }
   return doc.toJS({ maxAliasCount: 100 });
 }

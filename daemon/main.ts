@@ -7,8 +7,10 @@ import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
 import { loadConfig, type Config } from './config';
 import { NasauthError } from './errors';
+import { startLdapView } from './ldap-view';
 import { makeLogger, type Logger } from './log';
 import { writeNss } from './nss';
+import { PamSocket } from './pam-socket';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
@@ -36,7 +38,7 @@ export async function main(argv = process.argv.slice(2)) {
   } catch (e) { die(2, `${(e as Error).message}\n${USAGE}`); }
   if (args.help) { process.stdout.write(USAGE); return; }
   if (args.version) { process.stdout.write(`nasauthd ${VERSION}\n`); return; }
-  const file = args.config ?? process.env.NASAUTH_CONFIG ?? null;
+  const file = args.config ?? (process.env.NASAUTH_CONFIG || null);
   let cfg: Config;
   try { cfg = loadConfig(file); } catch (e) { die(2, (e as Error).message); }
   if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
@@ -75,6 +77,13 @@ export async function main(argv = process.argv.slice(2)) {
     surfaces.push(admin);
     await query.listen(cfg.sockets.query);
     surfaces.push(query);
+    const pam = new PamSocket(auth, { privileged: false });
+    await pam.listen(cfg.sockets.pam);
+    surfaces.push(pam);
+    const pamPriv = new PamSocket(auth, { privileged: true });
+    await pamPriv.listen(cfg.sockets.pam_priv);
+    surfaces.push(pamPriv);
+    if (cfg.sockets.ldap.enabled) surfaces.push(await startLdapView(auth, log));
     for (const f of extraSurfaces) {
       const s = await f(auth, cfg, log);
       if (s) surfaces.push(s);

@@ -1,0 +1,322 @@
+// The directory the LDAP view serves to smbd, derived from the store. Pure: no sockets.
+//
+// Rebuilt whole on every store generation (a NAS has tens of accounts, a rebuild is
+// microseconds), with equality indexes for the attributes smbd looks entries up by.
+// Attribute names and values compare case-insensitively (every attribute smbd filters
+// on has a caseIgnore or integer matching rule in samba.schema / nis.schema).
+//
+// Tree (suffix S):
+//   S                                  dcObject + organization
+//   sambaDomainName=NAS,S              sambaDomain (SID, next RID, password and lockout policy)
+//   ou=people,S / uid=NAME,ou=people,S inetOrgPerson + posixAccount + sambaSamAccount
+//   ou=groups,S / cn=NAME,ou=groups,S  posixGroup + sambaGroupMapping (NAS groups and the
+//                                      well-known Domain Users/Admins/Guests)
+import type { Config } from './config';
+import type { Account, StoreData } from './store';
+import { encodeAttribute } from './ldap-ber';
+
+export const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
+/** nasauth's own exop: "would this password pass the policy?" (the check password script uses it) */
+export const POLICY_CHECK_OID = '1.3.6.1.4.1.58040.1.1';
+export const PAGED_RESULTS_OID = '1.2.840.113556.1.4.319';
+export const MANAGE_DSA_IT_OID = '2.16.840.1.113730.3.4.2';
+export const SUPPORTED_CONTROLS = [PAGED_RESULTS_OID, MANAGE_DSA_IT_OID];
+
+/** Attributes only the bound admin identity (smbd) may read or filter on. */
+export const SECRET_ATTRS = new Set(['sambantpassword', 'sambalmpassword', 'userpassword', 'sambapasswordhistory', 'sambaclearpassword']);
+/** Equality-indexed attributes: the lookups pdb_ldap.c makes on every login. */
+const INDEXED = ['uid', 'uidnumber', 'gidnumber', 'sambasid', 'objectclass', 'sambadomainname', 'sambagrouptype', 'sambasidlist', 'memberuid', 'cn', 'displayname'];
+
+// Well-known RIDs (MS-SAMR 2.2.1.14) and the gids they map to when no NAS group has them.
+export const RID_DOMAIN_ADMINS = 512;
+export const RID_DOMAIN_USERS = 513;
+export const RID_DOMAIN_GUESTS = 514;
+/** gids for Domain Admins/Guests: outside the accounts' uid/gid range, no files are owned by them */
+export const DOMAIN_ADMINS_GID = 60512;
+export const DOMAIN_GUESTS_GID = 60514;
+/** NAS groups get RID 2^30 + gid: never meets a sequential account RID (those start at 1000). */
+export const GROUP_RID_BASE = 0x40000000;
+
+export interface Entry {
+  dn: string; // as served
+  ndn: string; // normalised (lower case, no spaces around separators)
+  parent: string; // normalised DN of the parent ('' for the suffix and the RootDSE)
+  attrs: Map<string, { name: string; values: string[]; enc: Buffer }>; // key: lower-case name
+  account?: string; // user entries: the account name
+}
+
+export function normDn(dn: string): string {
+  return dn.split(',').map((rdn) => rdn.trim().toLowerCase().replace(/\s*=\s*/, '=')).filter((s) => s.length > 0).join(',');
+}
+export function parentOf(ndn: string): string {
+  const i = ndn.indexOf(',');
+  return i < 0 ? '' : ndn.slice(i + 1);
+}
+
+function entry(dn: string, attrs: Record<string, Array<string | number> | string | number | null | undefined>, account?: string): Entry {
+  const m = new Map<string, { name: string; values: string[]; enc: Buffer }>();
+  for (const [name, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    const values = (Array.isArray(v) ? v : [v]).map(String);
+    if (values.length === 0) continue;
+    m.set(name.toLowerCase(), { name, values, enc: encodeAttribute(name, values) });
+  }
+  const ndn = normDn(dn);
+  return { dn, ndn, parent: parentOf(ndn), attrs: m, account };
+}
+
+export function groupRid(gid: number): number { return GROUP_RID_BASE + gid; }
+
+/** The flags smbd reads: U normal user, D disabled, L locked (auto-lock), X password never expires. */
+export function acctFlags(disabled: boolean, locked: boolean): string {
+  const f = `U${disabled ? 'D' : ''}${locked ? 'L' : ''}X`;
+  return `[${f.padEnd(11, ' ')}]`;
+}
+
+export class Directory {
+  readonly rootDse: Entry;
+  readonly entries: Entry[] = [];
+  readonly byDn = new Map<string, Entry>();
+  private index = new Map<string, Map<string, Entry[]>>();
+  readonly suffix: string;
+  readonly userBase: string;
+  readonly groupBase: string;
+
+  constructor(readonly cfg: Config, readonly data: Readonly<StoreData>, disabledWhy: (a: Account) => string | null) {
+    const suffix = cfg.sockets.ldap.suffix;
+    this.suffix = normDn(suffix);
+    this.userBase = `ou=people,${suffix}`;
+    this.groupBase = `ou=groups,${suffix}`;
+    const sid = data.domain_sid;
+    const pol = cfg.password_policy;
+    const rl = cfg.rate_limit;
+    const lockMinutes = Math.max(1, Math.ceil(rl.lockout_seconds / 60));
+
+    this.rootDse = entry('', {
+      objectClass: ['top', 'nasauthRootDSE'],
+      namingContexts: suffix,
+      supportedLDAPVersion: 3,
+      supportedExtension: [PASSWORD_MODIFY_OID, POLICY_CHECK_OID],
+      supportedControl: SUPPORTED_CONTROLS,
+      supportedSASLMechanisms: [],
+      vendorName: 'nasauth',
+    });
+    const dc = suffix.split(',')[0].split('=')[1];
+    this.add(entry(suffix, { objectClass: ['top', 'dcObject', 'organization'], dc, o: cfg.netbios_name }));
+    this.add(entry(this.userBase, { objectClass: ['top', 'organizationalUnit'], ou: 'people' }));
+    this.add(entry(this.groupBase, { objectClass: ['top', 'organizationalUnit'], ou: 'groups' }));
+    this.add(entry(`sambaDomainName=${cfg.netbios_name},${suffix}`, {
+      objectClass: ['top', 'sambaDomain'],
+      sambaDomainName: cfg.netbios_name,
+      sambaSID: sid,
+      sambaNextRid: data.next_rid,
+      sambaNextUserRid: data.next_rid,
+      sambaAlgorithmicRidBase: 1000,
+      sambaMinPwdLength: pol.min_length,
+      sambaPwdHistoryLength: 0,
+      sambaLogonToChgPwd: 0,
+      sambaMaxPwdAge: -1,
+      sambaMinPwdAge: 0,
+      sambaLockoutThreshold: rl.lockout_after,
+      sambaLockoutDuration: lockMinutes,
+      sambaLockoutObservationWindow: lockMinutes,
+      sambaForceLogoff: -1,
+      sambaRefuseMachinePwdChange: 0,
+    }));
+
+    // groups: the well-known three, merged with a NAS group that has the same gid
+    const nasGroups = Object.values(data.groups);
+    const byGid = new Map(nasGroups.map((g) => [g.gid, g]));
+    const wellKnown: Array<[number, number, string, string]> = [
+      [RID_DOMAIN_USERS, cfg.accounts.default_gid, 'Domain Users', 'All NAS accounts'],
+      [RID_DOMAIN_ADMINS, DOMAIN_ADMINS_GID, 'Domain Admins', 'Domain administrators (no NAS rights are attached)'],
+      [RID_DOMAIN_GUESTS, DOMAIN_GUESTS_GID, 'Domain Guests', 'Guests'],
+    ];
+    const wkGids = new Set<number>();
+    for (const [rid, gid, display, desc] of wellKnown) {
+      if (wkGids.has(gid)) continue;
+      wkGids.add(gid);
+      const g = byGid.get(gid);
+      this.add(entry(`cn=${g ? g.name : display.replace(' ', '_').toLowerCase()},${this.groupBase}`, {
+        objectClass: ['top', 'posixGroup', 'sambaGroupMapping'],
+        cn: g ? g.name : display.replace(' ', '_').toLowerCase(),
+        gidNumber: gid,
+        memberUid: g ? [...g.members] : [],
+        sambaSID: `${sid}-${rid}`,
+        sambaGroupType: 2,
+        displayName: display,
+        description: desc,
+      }));
+    }
+    for (const g of nasGroups) {
+      if (wkGids.has(g.gid)) continue;
+      this.add(entry(`cn=${g.name},${this.groupBase}`, {
+        objectClass: ['top', 'posixGroup', 'sambaGroupMapping'],
+        cn: g.name,
+        gidNumber: g.gid,
+        memberUid: [...g.members],
+        sambaSID: `${sid}-${groupRid(g.gid)}`,
+        sambaGroupType: 2,
+        displayName: g.name,
+      }));
+    }
+
+    const home = cfg.accounts.home_base;
+    for (const a of Object.values(data.accounts)) {
+      const primary = a.gid === cfg.accounts.default_gid || !byGid.has(a.gid) ? `${sid}-${RID_DOMAIN_USERS}` : `${sid}-${groupRid(a.gid)}`;
+      const display = a.full_name || a.name;
+      const mustChange = a.must_change_password;
+      // must-change: pwdLastSet 0 makes smbd answer NT_STATUS_PASSWORD_MUST_CHANGE
+      const lastSet = mustChange ? 0 : Math.floor((a.password_changed_at ?? a.created_at) / 1000);
+      const why = disabledWhy(a);
+      this.add(entry(`uid=${a.name},${this.userBase}`, {
+        objectClass: ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount', 'sambaSamAccount'],
+        uid: a.name,
+        cn: display,
+        sn: a.name,
+        displayName: display,
+        gecos: a.full_name.replace(/[:\n]/g, ' ') || undefined,
+        mail: a.email,
+        uidNumber: a.uid,
+        gidNumber: a.gid,
+        homeDirectory: `${home}/${a.name}`,
+        loginShell: cfg.accounts.shell,
+        sambaSID: `${sid}-${a.rid}`,
+        sambaPrimaryGroupSID: primary,
+        sambaNTPassword: a.verifiers.nt,
+        sambaPwdLastSet: lastSet,
+        sambaPwdCanChange: 0,
+        sambaPwdMustChange: mustChange ? 0 : 2147483647,
+        sambaAcctFlags: acctFlags(why !== null, false),
+      }, a.name));
+    }
+  }
+
+  private add(e: Entry) {
+    this.entries.push(e);
+    this.byDn.set(e.ndn, e);
+    for (const k of INDEXED) {
+      const at = e.attrs.get(k);
+      if (!at) continue;
+      let idx = this.index.get(k);
+      if (!idx) { idx = new Map(); this.index.set(k, idx); }
+      for (const v of at.values) {
+        const key = v.toLowerCase();
+        const list = idx.get(key);
+        if (list) { if (!list.includes(e)) list.push(e); } else idx.set(key, [e]);
+      }
+    }
+  }
+
+  isIndexed(attr: string): boolean { return INDEXED.includes(attr); }
+  lookup(attr: string, value: string): Entry[] { return this.index.get(attr)?.get(value.toLowerCase()) ?? []; }
+}
+
+// ---- filters ----------------------------------------------------------------------
+// The filter objects come from @ldapjs/filter; their depth is bounded by the framer
+// (MAX_BER_DEPTH), so plain recursion is safe here.
+
+/** The subset of @ldapjs/filter's classes this evaluator reads. */
+export interface LdapFilter {
+  type: string;
+  attribute?: string;
+  value?: unknown;
+  filters?: LdapFilter[];
+  filter?: LdapFilter;
+  subInitial?: string; subAny?: string[]; subFinal?: string;
+}
+
+export type Getter = (e: Entry, attrLower: string) => readonly string[] | undefined;
+
+const asText = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v ?? ''));
+const isInt = (s: string) => /^-?\d{1,16}$/.test(s);
+
+export function matches(f: LdapFilter, e: Entry, get: Getter): boolean {
+  switch (f.type) {
+    case 'AndFilter': return (f.filters ?? []).every((c) => matches(c, e, get));
+    case 'OrFilter': return (f.filters ?? []).some((c) => matches(c, e, get));
+    case 'NotFilter': return !matches(f.filter as LdapFilter, e, get);
+    case 'PresenceFilter': return (get(e, (f.attribute ?? '').toLowerCase())?.length ?? 0) > 0;
+    case 'EqualityFilter':
+    case 'ApproximateFilter': {
+      const want = asText(f.value).toLowerCase();
+      const vals = get(e, (f.attribute ?? '').toLowerCase());
+      if (!vals) return false;
+      if (isInt(want)) return vals.some((v) => v.toLowerCase() === want || (isInt(v) && Number(v) === Number(want)));
+      return vals.some((v) => v.toLowerCase() === want);
+    }
+    case 'GreaterThanEqualsFilter':
+    case 'LessThanEqualsFilter': {
+      const want = asText(f.value).toLowerCase();
+      const ge = f.type === 'GreaterThanEqualsFilter';
+      return (get(e, (f.attribute ?? '').toLowerCase()) ?? []).some((v) => {
+        const c = isInt(v) && isInt(want) ? Math.sign(Number(v) - Number(want)) : v.toLowerCase().localeCompare(want);
+        return ge ? c >= 0 : c <= 0;
+      });
+    }
+    case 'SubstringFilter': {
+      const init = (f.subInitial ?? '').toLowerCase();
+      const fin = (f.subFinal ?? '').toLowerCase();
+      const any = (f.subAny ?? []).map((s) => s.toLowerCase());
+      return (get(e, (f.attribute ?? '').toLowerCase()) ?? []).some((raw) => {
+        const v = raw.toLowerCase();
+        if (!v.startsWith(init)) return false;
+        let pos = init.length;
+        for (const a of any) { const i = v.indexOf(a, pos); if (i < 0) return false; pos = i + a.length; }
+        return v.length - fin.length >= pos && v.endsWith(fin);
+      });
+    }
+    default: return false; // extensible matches: Undefined, which a search treats as false
+  }
+}
+
+/**
+ * Entries that can match `f`, from the equality indexes; null when the filter gives no
+ * indexed handle (then the caller scans). Candidates are always re-checked with matches().
+ */
+export function candidates(dir: Directory, f: LdapFilter, secretOk: boolean): Entry[] | null {
+  switch (f.type) {
+    case 'EqualityFilter': {
+      const a = (f.attribute ?? '').toLowerCase();
+      if (!dir.isIndexed(a)) return null;
+      return dir.lookup(a, asText(f.value));
+    }
+    case 'AndFilter': {
+      let best: Entry[] | null = null;
+      for (const c of f.filters ?? []) {
+        const s = candidates(dir, c, secretOk);
+        if (s && (!best || s.length < best.length)) best = s;
+        if (best && best.length === 0) break;
+      }
+      return best;
+    }
+    case 'OrFilter': {
+      const out = new Set<Entry>();
+      for (const c of f.filters ?? []) {
+        const s = candidates(dir, c, secretOk);
+        if (!s) return null;
+        for (const e of s) out.add(e);
+      }
+      return [...out];
+    }
+    default: return null;
+  }
+}
+
+/** Render a filter for the debug log (values of secret attributes are masked). */
+export function filterText(f: LdapFilter): string {
+  const at = (f.attribute ?? '');
+  const val = () => (SECRET_ATTRS.has(at.toLowerCase()) ? '***' : asText(f.value));
+  switch (f.type) {
+    case 'AndFilter': return `(&${(f.filters ?? []).map(filterText).join('')})`;
+    case 'OrFilter': return `(|${(f.filters ?? []).map(filterText).join('')})`;
+    case 'NotFilter': return `(!${filterText(f.filter as LdapFilter)})`;
+    case 'PresenceFilter': return `(${at}=*)`;
+    case 'EqualityFilter': return `(${at}=${val()})`;
+    case 'ApproximateFilter': return `(${at}~=${val()})`;
+    case 'GreaterThanEqualsFilter': return `(${at}>=${val()})`;
+    case 'LessThanEqualsFilter': return `(${at}<=${val()})`;
+    case 'SubstringFilter': return `(${at}=${f.subInitial ?? ''}*${(f.subAny ?? []).map((s) => `${s}*`).join('')}${f.subFinal ?? ''})`;
+    default: return `(${f.type})`;
+  }
+}

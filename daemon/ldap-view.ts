@@ -1,0 +1,477 @@
+// The LDAP view for Samba: smbd's `passdb backend = ldapsam:ldapi://…` reads the NAS's
+// accounts from here, so nasauthd is Samba's only password database. docs/samba.md
+// describes the tree, what smbd sends, and what each write does.
+//
+// - ldapi Unix socket only, 0600 root (trust from the filesystem); ldapjs decodes and
+//   routes, ldap-ber.ts guards the wire (size, depth, garbage) before ldapjs sees a byte.
+// - Binds: the admin DN with the secret in sockets.ldap.bind_secret_file (smbd), or
+//   anonymous (RootDSE only). NT hashes go only to the admin identity.
+// - Searches are answered from ldap-directory.ts, rebuilt when the store changes.
+// - Passwords change only through the Password Modify extended operation with the
+//   plaintext (smb.conf `ldap passwd sync = only`): Authority.setPasswordChecked makes
+//   every verifier at once. A bare write of a hash is refused.
+// - smbd's bad-password counters feed nasauth's rate limiter and lockout.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import { dirname } from 'node:path';
+import type { Socket } from 'node:net';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const ldap = require('ldapjs');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { PagedResultsControl } = require('@ldapjs/controls');
+import type { Authority } from './authority';
+import type { Config } from './config';
+import type { Logger } from './log';
+import type { Account } from './store';
+import { canonicalService } from './config';
+import {
+  MessageFramer, RESULT, encodeSearchEntry, encodeAttribute, noticeOfDisconnection, readPasswordModify, peekIdAndOp,
+} from './ldap-ber';
+import {
+  Directory, SECRET_ATTRS, SUPPORTED_CONTROLS, PASSWORD_MODIFY_OID, POLICY_CHECK_OID, PAGED_RESULTS_OID,
+  acctFlags, candidates, filterText, matches, normDn, type Entry, type LdapFilter,
+} from './ldap-directory';
+import { listenUnix } from './http-util';
+import { passwordProblems } from './password-policy';
+
+/** smbd keeps one connection per smbd process open and reconnects by itself. */
+export const IDLE_TIMEOUT_MS = 15 * 60_000;
+/** One per smbd process plus tools; a flood beyond this is dropped by the kernel queue. */
+export const MAX_CONNECTIONS = 1024;
+/** Entries per search at most: the NAS has tens of accounts; more is a runaway query. */
+export const MAX_SEARCH_ENTRIES = 10_000;
+
+// Writes smbd makes that nasauth accepts and ignores: the values it serves come from the store.
+const IGNORED_WRITES = new Set(['sambapwdlastset', 'sambapwdcanchange', 'sambapwdmustchange', 'sambalogontime', 'sambalogofftime', 'sambakickofftime', 'modifytimestamp']);
+const LOCKOUT_WRITES = new Set(['sambabadpasswordcount', 'sambabadpasswordtime', 'sambaacctflags']);
+
+interface ConnState { admin: boolean; raw: Buffer | null; id: number }
+
+const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return silent; } };
+
+function readOrCreateSecret(file: string, log: Logger): Buffer {
+  try {
+    const st = fs.statSync(file);
+    if ((st.mode & 0o077) !== 0) { fs.chmodSync(file, 0o600); log.warn({ file }, 'the LDAP bind secret file was readable by others; mode set to 0600'); }
+    const s = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    if (s.length < 16) throw new Error(`${file}: the LDAP bind secret is shorter than 16 characters; delete the file to have a new one made`);
+    return Buffer.from(s, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  fs.mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const secret = randomBytes(24).toString('base64url');
+  const old = process.umask(0o077);
+  try { fs.writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }); } finally { process.umask(old); }
+  log.info({ file }, 'created the LDAP bind secret; store it for smbd with: smbpasswd -w "$(cat FILE)"');
+  return Buffer.from(secret, 'utf8');
+}
+
+const digest = (b: Uint8Array) => createHash('sha256').update(b).digest();
+
+export class LdapView {
+  private server: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  private dir!: Directory;
+  private builtGen = -1;
+  private builtCfg: Config | null = null;
+  private secretDigest: Buffer;
+  private bindDn: string;
+  private conns = new Set<Socket>();
+  private nextConnId = 1;
+  private disabledSeen = new Map<string, string | null>();
+  /** what smbd last wrote as sambaBadPasswordCount/Time, per account (bounded by the accounts) */
+  private bad = new Map<string, { count: number; time: number }>();
+  readonly stats = { connections: 0, binds: 0, searches: 0, modifies: 0, exops: 0, refused: 0 };
+
+  constructor(private auth: Authority, private log: Logger) {
+    const cfg = auth.config;
+    this.secretDigest = digest(readOrCreateSecret(cfg.sockets.ldap.bind_secret_file, log));
+    this.bindDn = normDn(cfg.sockets.ldap.bind_dn);
+    this.rebuild();
+    // chained, not replaced: main.ts renders the NSS files from the same hook
+    const store = auth.store;
+    const prev = store.onChange;
+    store.onChange = (d) => { prev(d); try { this.rebuild(); } catch (e) { log.error({ err: (e as Error).message }, 'LDAP view rebuild failed'); } };
+    this.server = ldap.createServer({ log: silent, connectionRouter: (c: Socket) => this.accept(c) });
+    this.server.on('error', (e: Error) => log.debug({ ldap: 'error', err: e.message }, 'LDAP connection error'));
+    this.server.on('clientError', (e: Error) => log.debug({ ldap: 'client_error', err: e.message }, 'LDAP client error'));
+    this.routes();
+  }
+
+  // ---- the directory --------------------------------------------------------------
+
+  private disabledWhy = (a: Account): string | null => {
+    if (!a.enabled) return 'the account is disabled';
+    const cfg = this.auth.config;
+    const may = (s: string) => a.services.includes(s) && canonicalService(cfg, s) !== null && (cfg.services[s]?.roles.includes(a.role) ?? false);
+    if (!may('smb') && !may('timemachine')) return 'the account may not use smb or timemachine';
+    return null;
+  };
+
+  private rebuild() {
+    const cfg = this.auth.config;
+    const data = this.auth.store.snapshot;
+    this.dir = new Directory(cfg, data, this.disabledWhy);
+    this.builtGen = data.generation;
+    this.builtCfg = cfg;
+    // say once per change why an account is closed to SMB
+    const now = new Map<string, string | null>();
+    for (const a of Object.values(data.accounts)) {
+      let why = this.disabledWhy(a);
+      if (!why && !a.verifiers.nt) why = 'no NT hash (imported without one): SMB logins fail until the password is set again';
+      now.set(a.name, why);
+      const before = this.disabledSeen.get(a.name);
+      if (before !== why && !(before === undefined && why === null)) {
+        if (why) this.log.info({ audit: 'ldap_smb_closed', user: a.name, why }, `SMB refuses ${a.name}: ${why}`);
+        else this.log.info({ audit: 'ldap_smb_open', user: a.name }, `SMB accepts ${a.name} again`);
+      }
+    }
+    this.disabledSeen = now;
+    for (const n of this.bad.keys()) if (!data.accounts[n]) this.bad.delete(n);
+  }
+
+  private current(): Directory {
+    if (this.auth.store.generation !== this.builtGen || this.auth.config !== this.builtCfg) this.rebuild();
+    return this.dir;
+  }
+
+  private locked(a: Account): boolean {
+    const t = this.auth.now();
+    return (a.lockout_until !== null && a.lockout_until > t) || this.auth.limiter.gate(a.name, '\0ldap-view').kind === 'locked_out';
+  }
+
+  /** Live attributes of user entries: lockout flag and smbd's own bad-password counters. */
+  private live(e: Entry, attr: string): readonly string[] | undefined {
+    if (!e.account) return undefined;
+    if (attr === 'sambaacctflags') {
+      const a = this.auth.store.account(e.account);
+      return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a))] : undefined;
+    }
+    if (attr === 'sambabadpasswordcount') return [String(this.bad.get(e.account)?.count ?? 0)];
+    if (attr === 'sambabadpasswordtime') return [String(this.bad.get(e.account)?.time ?? 0)];
+    return undefined;
+  }
+
+  // ---- connections ----------------------------------------------------------------
+
+  private accept(c: Socket) {
+    const st: ConnState = { admin: false, raw: null, id: this.nextConnId++ };
+    this.stats.connections++;
+    this.conns.add(c);
+    c.on('close', () => this.conns.delete(c));
+    c.setTimeout(IDLE_TIMEOUT_MS);
+    (c as any).nasauth = st; // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.server.newConnection(c);
+    c.removeAllListeners('data'); // ldapjs' own feeder: replaced by the framer below
+    const framer = new MessageFramer();
+    const parser = (c as any).parser; // eslint-disable-line @typescript-eslint/no-explicit-any
+    c.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.kind === 'fatal') {
+          this.stats.refused++;
+          this.log.warn({ ldap: 'closed', conn: st.id, why: ev.why }, 'LDAP connection closed: not LDAP');
+          if (c.writable) c.end(noticeOfDisconnection(RESULT.protocolError, ev.why)); else c.destroy();
+          c.destroySoon?.();
+          return;
+        }
+        if (ev.kind === 'refuse') {
+          this.stats.refused++;
+          this.log.warn({ ldap: 'refused', conn: st.id, op: ev.op, why: ev.why }, 'LDAP request refused');
+          if (ev.reply && c.writable) c.write(ev.reply);
+          continue;
+        }
+        const peek = peekIdAndOp(ev.raw, 0, ev.raw.length);
+        if (peek?.op === 0x60) st.admin = false; // every bind starts anonymous (RFC 4513 5.1)
+        st.raw = ev.raw;
+        try {
+          parser.write(ev.raw);
+        } catch (e) {
+          this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'LDAP request could not be handled; connection closed');
+          c.destroy();
+          return;
+        } finally {
+          st.raw = null;
+        }
+      }
+    });
+  }
+
+  private state(req: any): ConnState { return req.connection.nasauth; } // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  // ---- operations -----------------------------------------------------------------
+
+  private routes() {
+    /* eslint-disable @typescript-eslint/no-explicit-any */
+    const s = this.server;
+    // RFC 4511 4.1.11: an unknown critical control fails the operation
+    const controls = (req: any, res: any, next: any) => {
+      for (const ctl of req.controls ?? []) {
+        if (ctl.criticality && !SUPPORTED_CONTROLS.includes(ctl.type)) {
+          this.stats.refused++;
+          res.errorMessage = `critical control ${String(ctl.type).slice(0, 64)} is not supported`;
+          return res.end(RESULT.unavailableCriticalExtension);
+        }
+      }
+      return next();
+    };
+    s.use(controls);
+    s.bind('', (req: any, res: any) => this.bind(req, res));
+    s.search('', (req: any, res: any) => this.search(req, res));
+    s.modify('', (req: any, res: any) => { void this.modify(req, res); });
+    const readOnly = (what: string) => (req: any, res: any) => {
+      this.log.warn({ ldap: what, conn: this.state(req).id, dn: String(req.dn ?? '').slice(0, 200) }, `LDAP ${what} refused`);
+      res.errorMessage = `the NAS's accounts are managed by nasauth: ${what} is refused; use the nasauth CLI (nasauth user add/del)`;
+      res.end(RESULT.unwillingToPerform);
+    };
+    s.add('', readOnly('add'));
+    s.del('', readOnly('delete'));
+    s.modifyDN('', readOnly('modrdn'));
+    s.compare('', readOnly('compare'));
+    s.exop(PASSWORD_MODIFY_OID, (req: any, res: any) => { void this.passwordModify(req, res); });
+    s.exop(POLICY_CHECK_OID, (req: any, res: any) => this.policyCheck(req, res));
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+  }
+
+  private bind(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const st = this.state(req);
+    this.stats.binds++;
+    if (req.authentication !== 'simple' && req.authentication !== undefined) {
+      res.errorMessage = 'only simple bind is supported';
+      return res.end(RESULT.authMethodNotSupported);
+    }
+    const name = normDn(String(req.dn));
+    const cred = typeof req.credentials === 'string' ? Buffer.from(req.credentials, 'utf8') : Buffer.alloc(0);
+    if (cred.length === 0) {
+      // an unauthenticated bind (a name without password) is a classic mistake: refuse it
+      res.errorMessage = 'a bind with a name needs a password (unauthenticated binds are refused)';
+      return res.end(RESULT.unwillingToPerform);
+    }
+    const ok = timingSafeEqual(digest(cred), this.secretDigest) && name === this.bindDn;
+    cred.fill(0);
+    if (!ok) {
+      this.log.warn({ ldap: 'bind', conn: st.id, dn: name.slice(0, 200), result: 'invalid_credentials' }, 'LDAP bind refused');
+      res.errorMessage = 'invalid credentials';
+      return res.end(RESULT.invalidCredentials);
+    }
+    st.admin = true;
+    this.log.debug({ ldap: 'bind', conn: st.id, result: 'ok' }, 'LDAP bind');
+    return res.end(RESULT.success);
+  }
+
+  private search(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const st = this.state(req);
+    this.stats.searches++;
+    const dir = this.current();
+    const base = normDn(req.baseObject.toString());
+    const scope: number = typeof req.scope === 'number' ? req.scope : ({ base: 0, one: 1, sub: 2 } as Record<string, number>)[req.scope] ?? 0;
+    const filter = req.filter as LdapFilter;
+    const requested: string[] = (req.attributes ?? []).map((a: string) => String(a).toLowerCase());
+    const all = requested.length === 0 || requested.includes('*');
+    const none = requested.length === 1 && requested[0] === '1.1';
+    const want = new Set(requested);
+    const secretOk = st.admin;
+    const get = (e: Entry, a: string) => {
+      if (!secretOk && SECRET_ATTRS.has(a)) return undefined;
+      return this.live(e, a) ?? e.attrs.get(a)?.values;
+    };
+    const paged = (req.controls ?? []).find((c: { type: string }) => c.type === PAGED_RESULTS_OID);
+    const done = (code: number, msg = '', sent = 0) => {
+      if (paged) res.addControl(new PagedResultsControl({ value: { size: 0, cookie: Buffer.alloc(0) } }));
+      this.log.debug({ ldap: 'search', conn: st.id, base, scope, filter: filterText(filter), attrs: requested.slice(0, 40), entries: sent, result: code }, 'LDAP search');
+      if (msg) res.errorMessage = msg;
+      return res.end(code);
+    };
+
+    let pool: Entry[];
+    if (base === '' && scope === 0) pool = [dir.rootDse];
+    else {
+      if (!st.admin) return done(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to read the directory`);
+      if (base === '') pool = scope === 1 ? dir.entries.filter((e) => e.ndn === dir.suffix) : dir.entries;
+      else {
+        const b = dir.byDn.get(base);
+        if (!b) {
+          if (base === dir.suffix || base.endsWith(`,${dir.suffix}`)) res.matchedDN = this.auth.config.sockets.ldap.suffix;
+          return done(RESULT.noSuchObject, `no entry ${req.baseObject.toString().slice(0, 200)}`);
+        }
+        if (scope === 0) pool = [b];
+        else {
+          const cand = candidates(dir, filter, secretOk) ?? dir.entries;
+          pool = cand.filter((e) => (scope === 1 ? e.parent === base : e.ndn === base || e.ndn.endsWith(`,${base}`)));
+        }
+      }
+    }
+    const limit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_SEARCH_ENTRIES, MAX_SEARCH_ENTRIES);
+    let sent = 0;
+    for (const e of pool) {
+      if (!matches(filter, e, get)) continue;
+      if (sent >= limit) return done(RESULT.sizeLimitExceeded, `more than ${limit} entries match`, sent);
+      const attrs: Buffer[] = [];
+      if (!none) {
+        for (const [k, at] of e.attrs) {
+          if (!all && !want.has(k)) continue;
+          if (!secretOk && SECRET_ATTRS.has(k)) continue;
+          const live = this.live(e, k);
+          attrs.push(req.typesOnly ? encodeAttribute(at.name, []) : live ? encodeAttribute(at.name, live) : at.enc);
+        }
+        if (e.account) {
+          for (const [k, name] of [['sambabadpasswordcount', 'sambaBadPasswordCount'], ['sambabadpasswordtime', 'sambaBadPasswordTime']]) {
+            if (all || want.has(k)) attrs.push(encodeAttribute(name, req.typesOnly ? [] : this.live(e, k) ?? []));
+          }
+        }
+      }
+      res.connection.write(encodeSearchEntry(req.messageId, e.dn, attrs));
+      sent++;
+    }
+    return done(RESULT.success, '', sent);
+  }
+
+  /** The account a DN (or a bare user name) names, if it is a user entry. */
+  private accountFor(identity: string): Account | undefined {
+    const dir = this.current();
+    const e = dir.byDn.get(normDn(identity));
+    const name = e?.account ?? (/^[^=,]+$/.test(identity) ? identity : undefined);
+    return name ? this.auth.store.account(name) : undefined;
+  }
+
+  private async modify(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const st = this.state(req);
+    this.stats.modifies++;
+    const dn = req.object.toString();
+    const changes: Array<{ op: string; attr: string; values: string[] }> = (req.changes ?? []).map((c: any) => ({ // eslint-disable-line @typescript-eslint/no-explicit-any
+      op: String(c.operation), attr: String(c.modification.type).toLowerCase(), values: (c.modification.values ?? []).map(String),
+    }));
+    const logged = changes.map((c) => `${c.op}:${c.attr}${SECRET_ATTRS.has(c.attr) ? '' : `=${c.values.join('|').slice(0, 40)}`}`);
+    const refuse = (code: number, msg: string) => {
+      this.stats.refused++;
+      this.log.warn({ ldap: 'modify', conn: st.id, dn: dn.slice(0, 200), changes: logged, result: code, why: msg }, 'LDAP modify refused');
+      res.errorMessage = msg;
+      return res.end(code);
+    };
+    if (!st.admin) return refuse(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to modify`);
+    const secret = changes.find((c) => SECRET_ATTRS.has(c.attr));
+    if (secret) {
+      return refuse(RESULT.unwillingToPerform, `${secret.attr} cannot be written: nasauth sets passwords only from the plaintext (Password Modify extended operation; smb.conf: ldap passwd sync = only), so that SMB and every other service keep one password`);
+    }
+    const a = this.accountFor(dn);
+    if (!a) return refuse(this.current().byDn.has(normDn(dn)) ? RESULT.unwillingToPerform : RESULT.noSuchObject, `only user entries take writes here; ${dn.slice(0, 200)} is managed by nasauth (nasauth.yaml / the nasauth CLI)`);
+    for (const c of changes) {
+      if (!IGNORED_WRITES.has(c.attr) && !LOCKOUT_WRITES.has(c.attr)) {
+        return refuse(RESULT.unwillingToPerform, `${c.attr} is managed by nasauth; change it with the nasauth CLI (nasauth user set ${a.name} …)`);
+      }
+      if (c.attr === 'sambaacctflags') {
+        const v = c.values[0] ?? '';
+        const strip = (f: string) => f.replace(/[\[\]\sL]/g, '').split('').sort().join('');
+        const served = acctFlags(this.disabledWhy(a) !== null, false);
+        if (c.op !== 'replace' || strip(v) !== strip(served)) {
+          return refuse(RESULT.unwillingToPerform, `sambaAcctFlags ${v} would change more than the lockout flag; enable or disable accounts with nasauth user set ${a.name} --enable/--disable`);
+        }
+      }
+    }
+    // apply: everything above was checked first, so a modify applies whole or not at all
+    const rec = { ...(this.bad.get(a.name) ?? { count: 0, time: 0 }) };
+    let lock = false;
+    for (const c of changes) {
+      const n = Number(c.values[0] ?? 0);
+      if (c.attr === 'sambabadpasswordcount') {
+        const next = c.op === 'delete' ? 0 : Number.isFinite(n) ? n : 0;
+        if (next > rec.count) {
+          // an SMB logon with a wrong password: count it where every other service counts
+          const until = this.auth.limiter.fail(a.name, 'smb');
+          this.log.info({ audit: 'authenticate', user: a.name, service: 'smb', source: 'smbd', channel: 'ldap', reason: 'bad_credentials', cached: false });
+          if (until !== null) lock = true;
+        } else if (next === 0 && rec.count > 0) this.auth.limiter.success(a.name);
+        rec.count = next;
+      } else if (c.attr === 'sambabadpasswordtime') rec.time = c.op === 'delete' ? 0 : Number.isFinite(n) ? n : 0;
+      else if (c.attr === 'sambaacctflags' && /L/.test(c.values[0] ?? '') && !this.locked(a)) lock = true;
+    }
+    this.bad.set(a.name, rec);
+    if (lock) {
+      const until = this.auth.now() + this.auth.config.rate_limit.lockout_seconds * 1000;
+      try {
+        await this.auth.store.mutate((d) => { const x = d.accounts[a.name]; if (x) { x.lockout_until = until; x.version += 1; } });
+        this.log.warn({ audit: 'lockout', user: a.name, source: 'smbd', until: new Date(until).toISOString() });
+      } catch (e) {
+        this.log.error({ user: a.name, err: (e as Error).message }, 'could not persist the lockout smbd reported');
+      }
+    }
+    this.log.debug({ ldap: 'modify', conn: st.id, user: a.name, changes: logged, result: 0 }, 'LDAP modify');
+    return res.end(RESULT.success);
+  }
+
+  private async passwordModify(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const st = this.state(req);
+    this.stats.exops++;
+    const fail = (code: number, msg: string, user?: string) => {
+      this.log.warn({ ldap: 'passwd', conn: st.id, user, result: code, why: msg }, 'LDAP password modify refused');
+      res.errorMessage = msg;
+      return res.end(code);
+    };
+    if (!st.admin) return fail(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to change passwords`);
+    let v;
+    try { v = readPasswordModify(st.raw ?? Buffer.alloc(0)); } catch (e) { return fail(RESULT.protocolError, `malformed password modify request: ${(e as Error).message}`); }
+    try {
+      if (!v.user) return fail(RESULT.unwillingToPerform, 'name the user (userIdentity): the admin identity has no password of its own here');
+      if (!v.newPw) return fail(RESULT.unwillingToPerform, 'send the new password: nasauth does not generate passwords');
+      const a = this.accountFor(v.user.toString('utf8'));
+      if (!a) return fail(RESULT.noSuchObject, 'no such user');
+      const why = this.disabledWhy(a);
+      if (why) return fail(RESULT.unwillingToPerform, `${a.name}: ${why}`, a.name);
+      const d = await this.auth.setPasswordChecked(a.name, v.newPw, 'ldap', 'smbd (LDAP password modify)');
+      switch (d.reason) {
+        case 'ok':
+          this.log.debug({ ldap: 'passwd', conn: st.id, user: a.name, result: 0 }, 'LDAP password modify');
+          return res.end(RESULT.success);
+        case 'password_rejected': return fail(RESULT.constraintViolation, d.message, a.name);
+        case 'unknown_user': return fail(RESULT.noSuchObject, 'no such user', a.name);
+        case 'busy': return fail(RESULT.busy, d.message, a.name);
+        case 'unavailable': return fail(RESULT.unavailable, d.message, a.name);
+        default: return fail(RESULT.other, d.message, a.name);
+      }
+    } finally {
+      v.newPw?.fill(0);
+      v.oldPw?.fill(0);
+    }
+  }
+
+  /** "Would this password pass the policy?" for smb.conf's check password script. Changes nothing. */
+  private policyCheck(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const st = this.state(req);
+    this.stats.exops++;
+    let v;
+    try { v = readPasswordModify(st.raw ?? Buffer.alloc(0)); } catch (e) {
+      res.errorMessage = `malformed policy check request: ${(e as Error).message}`;
+      return res.end(RESULT.protocolError);
+    }
+    const user = v.user?.toString('utf8') ?? '';
+    const problems = passwordProblems(v.newPw ?? Buffer.alloc(0), user, this.auth.config.password_policy);
+    v.newPw?.fill(0);
+    if (problems.length) {
+      res.errorMessage = `the new password needs ${problems.join('; ')}`;
+      this.log.info({ ldap: 'policy_check', user: user.slice(0, 64), result: RESULT.constraintViolation }, 'password refused by the policy');
+      return res.end(RESULT.constraintViolation);
+    }
+    return res.end(RESULT.success);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------
+
+  async listen(): Promise<void> {
+    const s = this.auth.config.sockets.ldap;
+    this.server.server.maxConnections = MAX_CONNECTIONS;
+    await listenUnix(this.server.server, { path: s.path, mode: s.mode, group: s.group });
+    this.log.info({ ldap: 'listening', path: s.path, suffix: s.suffix }, 'LDAP view for Samba ready');
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      for (const c of this.conns) c.destroy();
+      try { this.server.close(() => resolve()); } catch { resolve(); }
+    });
+  }
+}
+
+export async function startLdapView(auth: Authority, log: Logger): Promise<LdapView> {
+  const v = new LdapView(auth, log);
+  await v.listen();
+  return v;
+}
