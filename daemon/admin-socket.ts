@@ -6,6 +6,9 @@ import type { SocketConfig } from './config';
 import { NasauthError, type ErrorCode } from './errors';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
 import type { Account } from './store';
+import type { Sources } from './import-parse';
+
+const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
 
 const STATUS: Record<ErrorCode, number> = {
   NASAUTH_CONFIG: 400, NASAUTH_STORE_CORRUPT: 500, NASAUTH_STORE_IO: 507, NASAUTH_INVALID_NAME: 400,
@@ -67,6 +70,14 @@ export class AdminSocket {
     };
     const pwOf = (b: Record<string, unknown>, key = 'password') => (b[key] === undefined || b[key] === null ? null : Buffer.from(str(b, key), 'utf8'));
     if (kind === 'status' && m === 'GET') return send(res, 200, this.status());
+    if (kind === 'import' && m === 'POST') {
+      const b = await readJson(req, IMPORT_MAX_BODY);
+      const src = b.sources as Sources;
+      if (!src || typeof src !== 'object' || !['passwd', 'shadow', 'group', 'smb', 'meta'].every((k) => Array.isArray((src as unknown as Record<string, unknown>)[k]))) {
+        throw new HttpError(400, 'bad_request', '"sources" must hold passwd, shadow, group, smb and meta lists (as the CLI sends them)');
+      }
+      return send(res, 200, { report: await a.importAccounts(src, { dryRun: b.dry_run === true, overwrite: b.overwrite === true }, actor) });
+    }
     if (kind === 'users') {
       if (!name && m === 'GET') return send(res, 200, { users: a.store.accounts().map((x) => adminView(x, a.now())) });
       if (!name && m === 'POST') {

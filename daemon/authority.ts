@@ -18,6 +18,8 @@ import { REASONS, type Reason } from './reasons';
 import { Store, type Account, type Group, type Role, type StoreData } from './store';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
+import { planImport, type ImportReport } from './import';
+import type { Sources } from './import-parse';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
 
@@ -416,6 +418,36 @@ export class Authority {
     if (!this.store.group(group)) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${group}"`, 'group');
     const groups = add ? [...new Set([...a.groups, group])] : a.groups.filter((g) => g !== group);
     await this.setUser(user, { groups }, actor);
+  }
+
+  /**
+   * Import an old system's accounts (parsed sources) in one durable change, or only
+   * report what would happen (dryRun). The plan is made inside the store's serialised
+   * change, against the state it applies to.
+   */
+  async importAccounts(src: Sources, opts: { dryRun: boolean; overwrite: boolean }, actor: string): Promise<ImportReport> {
+    const now = this.now();
+    if (opts.dryRun) return planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now }).report;
+    const first = planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now });
+    if (!first.accounts.length && !first.groups.length) return first.report;
+    const report = await this.store.mutate((d) => {
+      const plan = planImport(src, d, this.cfg, { overwrite: opts.overwrite, now });
+      for (const a of plan.accounts) {
+        d.accounts[a.name] = a;
+        d.next_rid = Math.max(d.next_rid, a.rid + 1);
+      }
+      for (const g of plan.groups) {
+        d.groups[g.name] = g;
+        for (const m of g.members) {
+          const a = d.accounts[m];
+          if (a && !a.groups.includes(g.name)) { a.groups = [...a.groups, g.name].sort(); a.version += 1; }
+        }
+      }
+      return plan.report;
+    });
+    for (const a of report.accounts) if (a.outcome === 'update') this.cache.forget(a.name);
+    this.log.info({ audit: 'import', by: actor, ...report.summary });
+    return report;
   }
 
   /** The first start: an admin with a random one-time password that must be changed. */

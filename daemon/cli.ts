@@ -5,6 +5,8 @@ import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { userInfo } from 'node:os';
 import { loadConfig } from './config';
+import { ImportSourceError, readSources } from './import-parse';
+import type { ImportReport } from './import';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -25,6 +27,7 @@ usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
   service allow USER SERVICE | service deny USER SERVICE
   unlock USER
   status
+  import --from DIR [--dry-run] [--overwrite]   accounts from an old system (docs/import.md)
 
 Passwords are read from the terminal (asked twice) or, when stdin is not a terminal,
 from the first line of stdin. They are never taken from the command line.
@@ -136,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
       role: { type: 'string' }, email: { type: 'string' }, 'no-email': { type: 'boolean' }, 'full-name': { type: 'string' },
       uid: { type: 'string' }, gid: { type: 'string' }, services: { type: 'string' }, groups: { type: 'string' },
       disabled: { type: 'boolean' }, enable: { type: 'boolean' }, disable: { type: 'boolean' },
+      from: { type: 'string' }, 'dry-run': { type: 'boolean' }, overwrite: { type: 'boolean' },
       'must-change': { type: 'boolean' }, 'no-must-change': { type: 'boolean' }, 'no-password': { type: 'boolean' },
     },
   });
@@ -145,9 +149,20 @@ export async function run(argv: string[]): Promise<number> {
   const need = (v: string | undefined, what: string) => { if (!v) throw new UsageError(`missing ${what}`); return v; };
   const enc = encodeURIComponent;
   let r: Reply;
-  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'done' = 'done';
+  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'import' | 'done' = 'done';
   const key = `${cmd} ${sub ?? ''}`.trim();
-  switch (cmd === 'unlock' || cmd === 'status' ? cmd : key) {
+  switch (['unlock', 'status', 'import'].includes(cmd) ? cmd : key) {
+    case 'import': {
+      if (!g.from) throw new UsageError('import needs --from DIR (a copy of the old system\'s root or config folder)');
+      let sources;
+      try { sources = readSources(g.from); } catch (e) {
+        if (e instanceof ImportSourceError) { process.stderr.write(`nasauth: import: ${e.message}; nothing was imported\n`); return EXIT.refused; }
+        throw e;
+      }
+      r = await call(socket, 'POST', '/v1/admin/import', { sources, dry_run: !!g['dry-run'], overwrite: !!g.overwrite });
+      show = 'import';
+      break;
+    }
     case 'user list': r = await call(socket, 'GET', '/v1/admin/users'); show = 'users'; break;
     case 'user show': r = await call(socket, 'GET', `/v1/admin/users/${enc(need(a1, 'NAME'))}`); show = 'user'; break;
     case 'user add': {
@@ -229,9 +244,22 @@ export async function run(argv: string[]): Promise<number> {
     case 'group': { const x = b.group as Record<string, unknown>; process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break; }
     case 'groups': for (const x of b.groups as Array<Record<string, unknown>>) process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break;
     case 'status': printStatus(b); break;
+    case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
     default: process.stdout.write('done\n');
   }
   return EXIT.ok;
+}
+
+function printImport(r: ImportReport, dry: boolean) {
+  process.stdout.write(`${dry ? 'dry run: nothing was changed\n' : ''}sources: ${Object.entries(r.sources).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  for (const a of r.accounts) {
+    const bits = [a.verifier, a.nt_hash === undefined ? undefined : a.nt_hash ? 'NT hash' : 'no NT hash', a.email ? `e-mail ${a.email}` : undefined].filter(Boolean);
+    process.stdout.write(`${a.outcome.padEnd(9)} ${a.name.padEnd(20)} ${bits.join(', ')}\n`);
+    for (const n of a.notes) process.stdout.write(`          - ${n}\n`);
+  }
+  for (const g of r.groups) process.stdout.write(`${g.outcome.padEnd(9)} group ${g.name}${g.notes.length ? `: ${g.notes.join('; ')}` : ''}\n`);
+  const s = r.summary;
+  process.stdout.write(`${dry ? 'would ' : ''}create ${s.create}, update ${s.update}, unchanged ${s.unchanged}, skipped ${s.skip}\n`);
 }
 
 function printStatus(s: Record<string, any>) { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -28,18 +28,18 @@ export class HttpError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export function readJson(req: IncomingMessage, limit = MAX_BODY): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     // Any content type is read as JSON (curl -d sends a form type; nothing else is accepted anyway).
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) { reject(new HttpError(413, 'bad_request', `the body is larger than ${MAX_BODY} bytes`)); req.resume(); return; }
+    if (declared > limit) { reject(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); req.resume(); return; }
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
     req.on('data', (c: Buffer) => {
       if (failed) return;
       size += c.length;
-      if (size > MAX_BODY) { failed = true; chunks.length = 0; reject(new HttpError(413, 'bad_request', `the body is larger than ${MAX_BODY} bytes`)); return; }
+      if (size > limit) { failed = true; chunks.length = 0; reject(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); return; }
       chunks.push(c);
     });
     req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });

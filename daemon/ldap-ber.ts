@@ -239,3 +239,45 @@ export class MessageFramer {
     return events;
   }
 }
+
+/**
+ * A BindRequest read from the raw message (ldapjs 3.0.7's server cannot route binds:
+ * it assigns to a getter-only property). Credentials stay bytes.
+ *   BindRequest ::= [APPLICATION 0] SEQUENCE { version INTEGER, name LDAPDN,
+ *                   authentication CHOICE { simple [0] OCTET STRING, sasl [3] ... } }
+ */
+export function readBind(msg: Buffer): { id: number; version: number; name: string; simple: Buffer | null; criticalControls: string[] } {
+  const at = (off: number, end: number) => {
+    const h = readHeader(msg, off, end);
+    if (!h || off + h.hdr + h.len > end) throw new BerError('truncated');
+    return { ...h, start: off + h.hdr, end: off + h.hdr + h.len };
+  };
+  const int = (e: { start: number; end: number }) => { let n = 0; for (let i = e.start; i < e.end; i++) n = n * 256 + msg[i]; return n; };
+  const outer = at(0, msg.length);
+  const idE = at(outer.start, outer.end);
+  const op = at(idE.end, outer.end);
+  if (op.tag !== 0x60) throw new BerError('not a bind request');
+  const ver = at(op.start, op.end);
+  const name = at(ver.end, op.end);
+  const auth = at(name.end, op.end);
+  const criticalControls: string[] = [];
+  if (op.end < outer.end) {
+    const ctls = at(op.end, outer.end);
+    if (ctls.tag === 0xa0) {
+      let p = ctls.start;
+      while (p < ctls.end) {
+        const c = at(p, ctls.end);
+        const oid = at(c.start, c.end);
+        if (oid.end < c.end) {
+          const b = at(oid.end, c.end);
+          if (b.tag === 0x01 && msg[b.start] !== 0) criticalControls.push(msg.subarray(oid.start, oid.end).toString('latin1'));
+        }
+        p = c.end;
+      }
+    }
+  }
+  return {
+    id: int(idE), version: int(ver), name: msg.subarray(name.start, name.end).toString('utf8'),
+    simple: auth.tag === 0x80 ? Buffer.from(msg.subarray(auth.start, auth.end)) : null, criticalControls,
+  };
+}

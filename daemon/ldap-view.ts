@@ -25,7 +25,7 @@ import type { Logger } from './log';
 import type { Account } from './store';
 import { canonicalService } from './config';
 import {
-  MessageFramer, RESULT, encodeSearchEntry, encodeAttribute, noticeOfDisconnection, readPasswordModify, peekIdAndOp,
+  MessageFramer, RESULT, encodeSearchEntry, encodeAttribute, encodeResult, noticeOfDisconnection, readPasswordModify, readBind, peekIdAndOp,
 } from './ldap-ber';
 import {
   Directory, SECRET_ATTRS, SUPPORTED_CONTROLS, PASSWORD_MODIFY_OID, POLICY_CHECK_OID, PAGED_RESULTS_OID,
@@ -81,6 +81,8 @@ export class LdapView {
   private disabledSeen = new Map<string, string | null>();
   /** what smbd last wrote as sambaBadPasswordCount/Time, per account (bounded by the accounts) */
   private bad = new Map<string, { count: number; time: number }>();
+  /** when the view first saw each account's current version: served as modifyTimestamp */
+  private changedAt = new Map<string, { version: number; at: number }>();
   readonly stats = { connections: 0, binds: 0, searches: 0, modifies: 0, exops: 0, refused: 0 };
 
   constructor(private auth: Authority, private log: Logger) {
@@ -128,6 +130,7 @@ export class LdapView {
     }
     this.disabledSeen = now;
     for (const n of this.bad.keys()) if (!data.accounts[n]) this.bad.delete(n);
+    for (const n of this.changedAt.keys()) if (!data.accounts[n]) this.changedAt.delete(n);
   }
 
   private current(): Directory {
@@ -146,6 +149,16 @@ export class LdapView {
     if (attr === 'sambaacctflags') {
       const a = this.auth.store.account(e.account);
       return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a))] : undefined;
+    }
+    if (attr === 'modifytimestamp') {
+      // smbd keeps bad-password counts in its own login cache and trusts that cache only
+      // while it is newer than the entry: any change in nasauth (unlock, new password,
+      // enable) moves this forward and so clears smbd's count and auto-lock.
+      const a = this.auth.store.account(e.account);
+      if (!a) return undefined;
+      let c = this.changedAt.get(a.name);
+      if (!c || c.version !== a.version) { c = { version: a.version, at: this.auth.now() }; this.changedAt.set(a.name, c); }
+      return [new Date(c.at).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z')];
     }
     if (attr === 'sambabadpasswordcount') return [String(this.bad.get(e.account)?.count ?? 0)];
     if (attr === 'sambabadpasswordtime') return [String(this.bad.get(e.account)?.time ?? 0)];
@@ -171,7 +184,6 @@ export class LdapView {
           this.stats.refused++;
           this.log.warn({ ldap: 'closed', conn: st.id, why: ev.why }, 'LDAP connection closed: not LDAP');
           if (c.writable) c.end(noticeOfDisconnection(RESULT.protocolError, ev.why)); else c.destroy();
-          c.destroySoon?.();
           return;
         }
         if (ev.kind === 'refuse') {
@@ -181,7 +193,14 @@ export class LdapView {
           continue;
         }
         const peek = peekIdAndOp(ev.raw, 0, ev.raw.length);
-        if (peek?.op === 0x60) st.admin = false; // every bind starts anonymous (RFC 4513 5.1)
+        if (peek?.op === 0x60) { // binds are answered here, from the raw bytes
+          try { c.write(this.bind(st, ev.raw)); } catch (e) {
+            this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'malformed LDAP bind; connection closed');
+            c.destroy();
+            return;
+          }
+          continue;
+        }
         st.raw = ev.raw;
         try {
           parser.write(ev.raw);
@@ -215,7 +234,6 @@ export class LdapView {
       return next();
     };
     s.use(controls);
-    s.bind('', (req: any, res: any) => this.bind(req, res));
     s.search('', (req: any, res: any) => this.search(req, res));
     s.modify('', (req: any, res: any) => { void this.modify(req, res); });
     const readOnly = (what: string) => (req: any, res: any) => {
@@ -232,30 +250,34 @@ export class LdapView {
     /* eslint-enable @typescript-eslint/no-explicit-any */
   }
 
-  private bind(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const st = this.state(req);
+  /** Simple bind as the admin DN, or anonymous. Every bind starts anonymous (RFC 4513 5.1). */
+  private bind(st: ConnState, raw: Buffer): Buffer {
+    st.admin = false;
     this.stats.binds++;
-    if (req.authentication !== 'simple' && req.authentication !== undefined) {
-      res.errorMessage = 'only simple bind is supported';
-      return res.end(RESULT.authMethodNotSupported);
+    const b = readBind(raw);
+    const reply = (code: number, msg = '') => encodeResult(b.id, 0x60, code, msg) as Buffer;
+    try {
+      const bad = b.criticalControls.find((oid) => !SUPPORTED_CONTROLS.includes(oid));
+      if (bad) return reply(RESULT.unavailableCriticalExtension, `critical control ${bad.slice(0, 64)} is not supported`);
+      if (b.version !== 3) return reply(RESULT.protocolError, 'only LDAP version 3 is supported');
+      if (!b.simple) return reply(RESULT.authMethodNotSupported, 'only simple bind is supported');
+      const name = normDn(b.name);
+      if (b.simple.length === 0) {
+        if (name === '') return reply(RESULT.success); // anonymous: the RootDSE only
+        // a name without a password is an "unauthenticated bind", a classic mistake: refuse it
+        return reply(RESULT.unwillingToPerform, 'a bind with a name needs a password (unauthenticated binds are refused)');
+      }
+      const ok = timingSafeEqual(digest(b.simple), this.secretDigest) && name === this.bindDn;
+      if (!ok) {
+        this.log.warn({ ldap: 'bind', conn: st.id, dn: name.slice(0, 200), result: RESULT.invalidCredentials }, 'LDAP bind refused');
+        return reply(RESULT.invalidCredentials, 'invalid credentials');
+      }
+      st.admin = true;
+      this.log.debug({ ldap: 'bind', conn: st.id, result: 0 }, 'LDAP bind');
+      return reply(RESULT.success);
+    } finally {
+      b.simple?.fill(0);
     }
-    const name = normDn(String(req.dn));
-    const cred = typeof req.credentials === 'string' ? Buffer.from(req.credentials, 'utf8') : Buffer.alloc(0);
-    if (cred.length === 0) {
-      // an unauthenticated bind (a name without password) is a classic mistake: refuse it
-      res.errorMessage = 'a bind with a name needs a password (unauthenticated binds are refused)';
-      return res.end(RESULT.unwillingToPerform);
-    }
-    const ok = timingSafeEqual(digest(cred), this.secretDigest) && name === this.bindDn;
-    cred.fill(0);
-    if (!ok) {
-      this.log.warn({ ldap: 'bind', conn: st.id, dn: name.slice(0, 200), result: 'invalid_credentials' }, 'LDAP bind refused');
-      res.errorMessage = 'invalid credentials';
-      return res.end(RESULT.invalidCredentials);
-    }
-    st.admin = true;
-    this.log.debug({ ldap: 'bind', conn: st.id, result: 'ok' }, 'LDAP bind');
-    return res.end(RESULT.success);
   }
 
   private search(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -314,7 +336,7 @@ export class LdapView {
           attrs.push(req.typesOnly ? encodeAttribute(at.name, []) : live ? encodeAttribute(at.name, live) : at.enc);
         }
         if (e.account) {
-          for (const [k, name] of [['sambabadpasswordcount', 'sambaBadPasswordCount'], ['sambabadpasswordtime', 'sambaBadPasswordTime']]) {
+          for (const [k, name] of [['sambabadpasswordcount', 'sambaBadPasswordCount'], ['sambabadpasswordtime', 'sambaBadPasswordTime'], ['modifytimestamp', 'modifyTimestamp']]) {
             if (all || want.has(k)) attrs.push(encodeAttribute(name, req.typesOnly ? [] : this.live(e, k) ?? []));
           }
         }
@@ -358,38 +380,47 @@ export class LdapView {
       if (!IGNORED_WRITES.has(c.attr) && !LOCKOUT_WRITES.has(c.attr)) {
         return refuse(RESULT.unwillingToPerform, `${c.attr} is managed by nasauth; change it with the nasauth CLI (nasauth user set ${a.name} …)`);
       }
-      if (c.attr === 'sambaacctflags') {
-        const v = c.values[0] ?? '';
-        const strip = (f: string) => f.replace(/[\[\]\sL]/g, '').split('').sort().join('');
-        const served = acctFlags(this.disabledWhy(a) !== null, false);
-        if (c.op !== 'replace' || strip(v) !== strip(served)) {
-          return refuse(RESULT.unwillingToPerform, `sambaAcctFlags ${v} would change more than the lockout flag; enable or disable accounts with nasauth user set ${a.name} --enable/--disable`);
-        }
-      }
     }
-    // apply: everything above was checked first, so a modify applies whole or not at all
+    // smbd writes replace, or delete-old + add-new pairs: work out each attribute's final value
     const rec = { ...(this.bad.get(a.name) ?? { count: 0, time: 0 }) };
-    let lock = false;
+    const finals = new Map<string, string[]>();
+    const currentOf = (attr: string): string[] => {
+      if (attr === 'sambabadpasswordcount') return [String(rec.count)];
+      if (attr === 'sambabadpasswordtime') return [String(rec.time)];
+      if (attr === 'sambaacctflags') return [acctFlags(this.disabledWhy(a) !== null, this.locked(a))];
+      return [];
+    };
     for (const c of changes) {
-      const n = Number(c.values[0] ?? 0);
-      if (c.attr === 'sambabadpasswordcount') {
-        const next = c.op === 'delete' ? 0 : Number.isFinite(n) ? n : 0;
-        if (next > rec.count) {
-          // an SMB logon with a wrong password: count it where every other service counts
-          const until = this.auth.limiter.fail(a.name, 'smb');
-          this.log.info({ audit: 'authenticate', user: a.name, service: 'smb', source: 'smbd', channel: 'ldap', reason: 'bad_credentials', cached: false });
-          if (until !== null) lock = true;
-        } else if (next === 0 && rec.count > 0) this.auth.limiter.success(a.name);
-        rec.count = next;
-      } else if (c.attr === 'sambabadpasswordtime') rec.time = c.op === 'delete' ? 0 : Number.isFinite(n) ? n : 0;
-      else if (c.attr === 'sambaacctflags' && /L/.test(c.values[0] ?? '') && !this.locked(a)) lock = true;
+      if (!LOCKOUT_WRITES.has(c.attr)) continue;
+      let cur = finals.get(c.attr) ?? currentOf(c.attr);
+      if (c.op === 'replace') cur = [...c.values];
+      else if (c.op === 'add') cur = [...cur, ...c.values];
+      else if (c.op === 'delete') cur = c.values.length ? cur.filter((v) => !c.values.some((d) => d.trim().toLowerCase() === v.trim().toLowerCase())) : [];
+      finals.set(c.attr, cur);
     }
+    const flags = finals.get('sambaacctflags');
+    let lock = false;
+    if (flags) {
+      const strip = (f: string) => f.replace(/[[\]\sL]/g, '').split('').sort().join('');
+      const served = acctFlags(this.disabledWhy(a) !== null, false);
+      if (flags.length !== 1 || strip(flags[0]) !== strip(served)) {
+        return refuse(RESULT.unwillingToPerform, `sambaAcctFlags ${flags.join(' ')} would change more than the lockout flag; enable or disable accounts with nasauth user set ${a.name} --enable/--disable`);
+      }
+      // smbd's auto-lock (its own count reached sambaLockoutThreshold): make it nasauth's lockout
+      if (flags[0].includes('L') && !this.locked(a)) lock = true;
+    }
+    // everything was checked above, so a modify applies whole or not at all
+    const num = (attr: string, dflt: number) => { const v = finals.get(attr); if (!v) return dflt; const n = Number(v[0] ?? 0); return Number.isFinite(n) ? n : 0; };
+    const nextCount = num('sambabadpasswordcount', rec.count);
+    if (nextCount === 0 && rec.count > 0) this.auth.limiter.success(a.name);
+    rec.count = nextCount;
+    rec.time = num('sambabadpasswordtime', rec.time);
     this.bad.set(a.name, rec);
     if (lock) {
       const until = this.auth.now() + this.auth.config.rate_limit.lockout_seconds * 1000;
       try {
         await this.auth.store.mutate((d) => { const x = d.accounts[a.name]; if (x) { x.lockout_until = until; x.version += 1; } });
-        this.log.warn({ audit: 'lockout', user: a.name, source: 'smbd', until: new Date(until).toISOString() });
+        this.log.warn({ audit: 'lockout', user: a.name, source: 'smbd', failures: rec.count, until: new Date(until).toISOString() }, `SMB locked ${a.name} out after ${rec.count} wrong passwords`);
       } catch (e) {
         this.log.error({ user: a.name, err: (e as Error).message }, 'could not persist the lockout smbd reported');
       }

@@ -47,7 +47,11 @@ export type PamRequest =
 
 export type FrameEvent = { kind: 'request'; request: PamRequest } | { kind: 'error'; message: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// Names, services and hosts are decoded leniently: invalid UTF-8 becomes U+FFFD, which
+// no account or service name contains, so such a request is answered (bad_credentials,
+// unknown_user, service_denied) rather than refused as malformed. Only passwords must be
+// byte-exact, and they stay bytes.
+const text = new TextDecoder('utf-8');
 
 /** Wipe every secret a request holds. */
 export function wipe(r: PamRequest) {
@@ -94,8 +98,7 @@ export function decodeBody(body: Uint8Array): PamRequest | string {
       made.push(b);
       out[name] = b;
     } else {
-      let s: string;
-      try { s = utf8.decode(bytes); } catch { return fail(`${op}: field "${name}" is not valid UTF-8`); }
+      const s = text.decode(bytes);
       if ((kind === 'user' || kind === 'service') && (s.length === 0 || s.includes('\0'))) return fail(`${op}: field "${name}" must be non-empty and without NUL`);
       out[name] = s;
     }

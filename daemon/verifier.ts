@@ -6,6 +6,7 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import type { Config } from './config';
 import { canonicalBytes, ntHash } from './password';
 import type { Verifiers } from './store';
+import { verifyLegacy } from './crypt';
 
 export class BusyError extends Error {
   constructor() { super('too many password checks in progress'); }
@@ -57,7 +58,6 @@ export class Verifier {
   private readonly prm: ScryptParams;
   readonly pool: WorkPool;
   private dummy: string | null = null;
-  legacy: ((hash: string, pw: Buffer) => Promise<boolean>) | null = null;
 
   constructor(cfg: Config['scrypt']) {
     this.prm = { ln: cfg.log_n, r: cfg.r, p: cfg.p };
@@ -90,13 +90,15 @@ export class Verifier {
    */
   async check(v: Verifiers | undefined, pw: Uint8Array): Promise<'ok' | 'bad' | 'none'> {
     if (v?.scrypt) return (await this.checkScrypt(v.scrypt, pw)) ? 'ok' : 'bad';
-    if (v?.legacy && this.legacy) {
-      const legacy = this.legacy;
+    if (v?.legacy) {
       const canon = canonicalBytes(pw);
       try {
         // try the canonical form, then the raw bytes (an old system hashed whatever bytes it got)
-        const ok = await this.pool.run(async () => (await legacy(v.legacy!, canon)) || (!canon.equals(pw) && (await legacy(v.legacy!, Buffer.from(pw)))));
-        return ok ? 'ok' : 'bad';
+        const ok = await this.pool.run(async () => (await verifyLegacy(v.legacy!, canon)) || (!canon.equals(pw) && (await verifyLegacy(v.legacy!, Buffer.from(pw)))));
+        if (ok) return 'ok';
+        // an import may carry both a shadow hash and an NT hash that drifted apart:
+        // either proves the password, and the first login makes it the only one
+        if (!v.nt) return 'bad';
       } finally { canon.fill(0); }
     }
     if (v?.nt) {
