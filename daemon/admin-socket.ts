@@ -7,6 +7,7 @@ import { NasauthError, type ErrorCode } from './errors';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
 import type { Account } from './store';
 import type { Sources } from './import-parse';
+import { diagnose, type DoctorHook } from './doctor';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
 
@@ -41,6 +42,7 @@ export function legacyKind(h: string): string {
 
 export class AdminSocket {
   private server: Server;
+  readonly doctorHooks: DoctorHook[] = [];
   constructor(private auth: Authority, private version: string, private extraStatus: () => Record<string, unknown> = () => ({})) {
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
@@ -70,6 +72,16 @@ export class AdminSocket {
     };
     const pwOf = (b: Record<string, unknown>, key = 'password') => (b[key] === undefined || b[key] === null ? null : Buffer.from(str(b, key), 'utf8'));
     if (kind === 'status' && m === 'GET') return send(res, 200, this.status());
+    if (kind === 'doctor' && m === 'GET') {
+      const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+      const service = q.get('service');
+      if (!name) {
+        const all = [];
+        for (const x of a.store.accounts()) all.push(await diagnose(a, x.name, service, this.doctorHooks));
+        return send(res, 200, { diagnoses: all });
+      }
+      return send(res, 200, { diagnosis: await diagnose(a, name, service, this.doctorHooks) });
+    }
     if (kind === 'import' && m === 'POST') {
       const b = await readJson(req, IMPORT_MAX_BODY);
       const src = b.sources as Sources;

@@ -55,6 +55,8 @@ export class Authority {
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
+  /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
+  readonly recent = new Map<string, Array<{ at: number; service: string; source: string; reason: Reason }>>();
   private cfg: Config;
 
   constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
@@ -81,7 +83,20 @@ export class Authority {
     this.counters.set(k, (this.counters.get(k) ?? 0) + 1);
   }
 
+  private remember(req: { user: string; service: string; source: string }, d: Decision) {
+    if (d.reason === 'ok') return;
+    const name = lookupName(req.user);
+    if (!name || !this.store.account(name)) return;
+    const list = this.recent.get(name) ?? [];
+    list.push({ at: this.now(), service: req.service.slice(0, 64), source: req.source.slice(0, 128), reason: d.reason });
+    if (list.length > 5) list.shift();
+    this.recent.delete(name);
+    this.recent.set(name, list);
+    if (this.recent.size > 2000) this.recent.delete(this.recent.keys().next().value as string);
+  }
+
   private audit(req: { user: string; service: string; source: string; channel: Channel }, d: Decision, op = 'authenticate') {
+    this.remember(req, d);
     this.log.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 

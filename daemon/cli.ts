@@ -7,6 +7,7 @@ import { userInfo } from 'node:os';
 import { loadConfig } from './config';
 import { ImportSourceError, readSources } from './import-parse';
 import type { ImportReport } from './import';
+import type { Diagnosis } from './doctor';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -28,6 +29,8 @@ usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
   unlock USER
   status
   import --from DIR [--dry-run] [--overwrite]   accounts from an old system (docs/import.md)
+  doctor USER [SERVICE]    why USER cannot log in (to SERVICE), store by store; exit 0 when all is well
+  doctor --all [SERVICE]   one line per account
 
 Passwords are read from the terminal (asked twice) or, when stdin is not a terminal,
 from the first line of stdin. They are never taken from the command line.
@@ -139,7 +142,7 @@ export async function run(argv: string[]): Promise<number> {
       role: { type: 'string' }, email: { type: 'string' }, 'no-email': { type: 'boolean' }, 'full-name': { type: 'string' },
       uid: { type: 'string' }, gid: { type: 'string' }, services: { type: 'string' }, groups: { type: 'string' },
       disabled: { type: 'boolean' }, enable: { type: 'boolean' }, disable: { type: 'boolean' },
-      from: { type: 'string' }, 'dry-run': { type: 'boolean' }, overwrite: { type: 'boolean' },
+      from: { type: 'string' }, all: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, overwrite: { type: 'boolean' },
       'must-change': { type: 'boolean' }, 'no-must-change': { type: 'boolean' }, 'no-password': { type: 'boolean' },
     },
   });
@@ -149,9 +152,17 @@ export async function run(argv: string[]): Promise<number> {
   const need = (v: string | undefined, what: string) => { if (!v) throw new UsageError(`missing ${what}`); return v; };
   const enc = encodeURIComponent;
   let r: Reply;
-  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'import' | 'done' = 'done';
+  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'import' | 'doctor' | 'done' = 'done';
   const key = `${cmd} ${sub ?? ''}`.trim();
-  switch (['unlock', 'status', 'import'].includes(cmd) ? cmd : key) {
+  switch (['unlock', 'status', 'import', 'doctor'].includes(cmd) ? cmd : key) {
+    case 'doctor': {
+      const svc = g.all ? sub : a1;
+      const qs = svc ? `?service=${enc(svc)}` : '';
+      if (g.all) r = await call(socket, 'GET', `/v1/admin/doctor${qs}`);
+      else r = await call(socket, 'GET', `/v1/admin/doctor/${enc(need(sub, 'USER'))}${qs}`);
+      show = 'doctor';
+      break;
+    }
     case 'import': {
       if (!g.from) throw new UsageError('import needs --from DIR (a copy of the old system\'s root or config folder)');
       let sources;
@@ -232,7 +243,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`nasauth: ${e.message ?? `the daemon refused (HTTP ${r.status})`}\n`);
     return EXIT.refused;
   }
-  if (g.json) { process.stdout.write(JSON.stringify(r.body) + '\n'); return EXIT.ok; }
+  const doctorOk = show !== 'doctor' || (r.body.diagnosis ? (r.body.diagnosis as Diagnosis).ok : (r.body.diagnoses as Diagnosis[]).every((x) => x.ok));
+  if (g.json) { process.stdout.write(JSON.stringify(r.body) + '\n'); return doctorOk ? EXIT.ok : EXIT.refused; }
   const b = r.body;
   switch (show) {
     case 'user': printUser(b.user as Record<string, unknown>); break;
@@ -245,6 +257,18 @@ export async function run(argv: string[]): Promise<number> {
     case 'groups': for (const x of b.groups as Array<Record<string, unknown>>) process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break;
     case 'status': printStatus(b); break;
     case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
+    case 'doctor':
+      if (b.diagnosis) {
+        const dg = b.diagnosis as Diagnosis;
+        for (const c of dg.checks) process.stdout.write(`${c.level === 'ok' ? ' ok ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.text}\n`);
+        process.stdout.write(dg.ok ? `${dg.user} can log in${dg.service ? ` to ${dg.service}` : ''}, as far as nasauth can tell\n` : `${dg.user} cannot log in${dg.service ? ` to ${dg.service}` : ''}: see FAIL above\n`);
+      } else {
+        for (const dg of b.diagnoses as Diagnosis[]) {
+          const bad = dg.checks.filter((c) => c.level === 'fail').map((c) => c.text);
+          process.stdout.write(`${dg.user.padEnd(20)} ${dg.ok ? 'ok' : bad.join('; ')}\n`);
+        }
+      }
+      return doctorOk ? EXIT.ok : EXIT.refused;
     default: process.stdout.write('done\n');
   }
   return EXIT.ok;

@@ -33,6 +33,7 @@ export interface Config {
   service_aliases: Record<string, string>;
   roles: { admin: { default_services: string[] }; user: { default_services: string[] } };
   nss: { enabled: boolean; dir: string };
+  integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
   first_start: { create_admin: boolean };
 }
 
@@ -83,6 +84,11 @@ roles:
   admin: { default_services: [smb, timemachine, afp, dashboard, ssh] }
   user: { default_services: [smb, timemachine, afp, dashboard] }
 nss: { enabled: true, dir: .nasauth/nss }
+# where nasauth doctor looks for the services that should point at nasauthd
+integration:
+  smb_conf: /etc/samba/smb.conf
+  pam_dir: /etc/pam.d
+  pam_services: { afp: netatalk, ssh: sshd, ftp: vsftpd }
 first_start: { create_admin: true }
 `;
 
@@ -149,6 +155,11 @@ const SCHEMA: Schema = obj({
     user: obj({ default_services: { t: 'list', of: { t: 'str', re: SERVICE_RE, what: 'a service name' } } }),
   }),
   nss: obj({ enabled: bool, dir: path }),
+  integration: obj({
+    smb_conf: path,
+    pam_dir: path,
+    pam_services: { t: 'map', key: SERVICE_RE, of: { t: 'str', re: /^[A-Za-z0-9_.-]{1,64}$/, what: 'a PAM service name' } },
+  }),
   first_start: obj({ create_admin: bool }),
 });
 

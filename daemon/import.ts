@@ -99,6 +99,11 @@ export function planImport(src: Sources, cur: Readonly<StoreData>, cfg: Config, 
     const existing = cur.accounts[p.name] as ImportedAccount | undefined;
     const owner = Object.values(cur.accounts).find((a) => a.uid === p.uid && a.name !== p.name);
     if (owner) { r.outcome = 'skip'; r.notes.push(`uid ${p.uid} already belongs to nasauth account "${owner.name}": not imported`); continue; }
+    if (existing && !existing.imported && !opts.overwrite) {
+      r.outcome = 'skip';
+      r.notes.push(`an account "${p.name}" was created in nasauth (not by an import): kept as it is (use --overwrite to replace it with the old system's)`);
+      continue;
+    }
     const m = meta.get(p.name);
     const sh = shadow.get(p.name);
     const sm = smb.get(p.name);

@@ -67,9 +67,13 @@ function entry(dn: string, attrs: Record<string, Array<string | number> | string
 
 export function groupRid(gid: number): number { return GROUP_RID_BASE + gid; }
 
-/** The flags smbd reads: U normal user, D disabled, L locked (auto-lock), X password never expires. */
-export function acctFlags(disabled: boolean, locked: boolean): string {
-  const f = `U${disabled ? 'D' : ''}${locked ? 'L' : ''}X`;
+/**
+ * The flags smbd reads: U normal user, D disabled, L locked (auto-lock), X password never
+ * expires (nasauth has no password ageing). A must-change account has no X: smbd then
+ * reads sambaPwdLastSet 0 as "must change at next logon".
+ */
+export function acctFlags(disabled: boolean, locked: boolean, mustChange = false): string {
+  const f = `U${disabled ? 'D' : ''}${locked ? 'L' : ''}${mustChange ? '' : 'X'}`;
   return `[${f.padEnd(11, ' ')}]`;
 }
 
@@ -187,7 +191,7 @@ export class Directory {
         sambaPwdLastSet: lastSet,
         sambaPwdCanChange: 0,
         sambaPwdMustChange: mustChange ? 0 : 2147483647,
-        sambaAcctFlags: acctFlags(why !== null, false),
+        sambaAcctFlags: acctFlags(why !== null, false, mustChange),
       }, a.name));
     }
   }

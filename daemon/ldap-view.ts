@@ -83,6 +83,7 @@ export class LdapView {
   private bad = new Map<string, { count: number; time: number }>();
   /** when the view first saw each account's current version: served as modifyTimestamp */
   private changedAt = new Map<string, { version: number; at: number }>();
+  private lockedSeen = new Map<string, boolean>();
   readonly stats = { connections: 0, binds: 0, searches: 0, modifies: 0, exops: 0, refused: 0 };
 
   constructor(private auth: Authority, private log: Logger) {
@@ -129,7 +130,12 @@ export class LdapView {
       }
     }
     this.disabledSeen = now;
-    for (const n of this.bad.keys()) if (!data.accounts[n]) this.bad.delete(n);
+    // a lockout that ended in nasauth (nasauth unlock, a new password) also ends smbd's count
+    for (const [n, rec] of this.bad) {
+      const a = data.accounts[n];
+      if (!a || (rec.count > 0 && !(a.lockout_until && a.lockout_until > this.auth.now()) && this.lockedSeen.get(n))) this.bad.delete(n);
+    }
+    this.lockedSeen = new Map(Object.values(data.accounts).map((a) => [a.name, !!(a.lockout_until && a.lockout_until > this.auth.now())]));
     for (const n of this.changedAt.keys()) if (!data.accounts[n]) this.changedAt.delete(n);
   }
 
@@ -148,7 +154,7 @@ export class LdapView {
     if (!e.account) return undefined;
     if (attr === 'sambaacctflags') {
       const a = this.auth.store.account(e.account);
-      return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a))] : undefined;
+      return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a), a.must_change_password)] : undefined;
     }
     if (attr === 'modifytimestamp') {
       // smbd keeps bad-password counts in its own login cache and trusts that cache only
@@ -227,7 +233,7 @@ export class LdapView {
       for (const ctl of req.controls ?? []) {
         if (ctl.criticality && !SUPPORTED_CONTROLS.includes(ctl.type)) {
           this.stats.refused++;
-          res.errorMessage = `critical control ${String(ctl.type).slice(0, 64)} is not supported`;
+          res.diagnosticMessage = `critical control ${String(ctl.type).slice(0, 64)} is not supported`;
           return res.end(RESULT.unavailableCriticalExtension);
         }
       }
@@ -238,7 +244,7 @@ export class LdapView {
     s.modify('', (req: any, res: any) => { void this.modify(req, res); });
     const readOnly = (what: string) => (req: any, res: any) => {
       this.log.warn({ ldap: what, conn: this.state(req).id, dn: String(req.dn ?? '').slice(0, 200) }, `LDAP ${what} refused`);
-      res.errorMessage = `the NAS's accounts are managed by nasauth: ${what} is refused; use the nasauth CLI (nasauth user add/del)`;
+      res.diagnosticMessage = `the NAS's accounts are managed by nasauth: ${what} is refused; use the nasauth CLI (nasauth user add/del)`;
       res.end(RESULT.unwillingToPerform);
     };
     s.add('', readOnly('add'));
@@ -300,7 +306,7 @@ export class LdapView {
     const done = (code: number, msg = '', sent = 0) => {
       if (paged) res.addControl(new PagedResultsControl({ value: { size: 0, cookie: Buffer.alloc(0) } }));
       this.log.debug({ ldap: 'search', conn: st.id, base, scope, filter: filterText(filter), attrs: requested.slice(0, 40), entries: sent, result: code }, 'LDAP search');
-      if (msg) res.errorMessage = msg;
+      if (msg) res.diagnosticMessage = msg;
       return res.end(code);
     };
 
@@ -366,7 +372,7 @@ export class LdapView {
     const refuse = (code: number, msg: string) => {
       this.stats.refused++;
       this.log.warn({ ldap: 'modify', conn: st.id, dn: dn.slice(0, 200), changes: logged, result: code, why: msg }, 'LDAP modify refused');
-      res.errorMessage = msg;
+      res.diagnosticMessage = msg;
       return res.end(code);
     };
     if (!st.admin) return refuse(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to modify`);
@@ -387,7 +393,7 @@ export class LdapView {
     const currentOf = (attr: string): string[] => {
       if (attr === 'sambabadpasswordcount') return [String(rec.count)];
       if (attr === 'sambabadpasswordtime') return [String(rec.time)];
-      if (attr === 'sambaacctflags') return [acctFlags(this.disabledWhy(a) !== null, this.locked(a))];
+      if (attr === 'sambaacctflags') return [acctFlags(this.disabledWhy(a) !== null, this.locked(a), a.must_change_password)];
       return [];
     };
     for (const c of changes) {
@@ -402,7 +408,7 @@ export class LdapView {
     let lock = false;
     if (flags) {
       const strip = (f: string) => f.replace(/[[\]\sL]/g, '').split('').sort().join('');
-      const served = acctFlags(this.disabledWhy(a) !== null, false);
+      const served = acctFlags(this.disabledWhy(a) !== null, false, a.must_change_password);
       if (flags.length !== 1 || strip(flags[0]) !== strip(served)) {
         return refuse(RESULT.unwillingToPerform, `sambaAcctFlags ${flags.join(' ')} would change more than the lockout flag; enable or disable accounts with nasauth user set ${a.name} --enable/--disable`);
       }
@@ -434,7 +440,7 @@ export class LdapView {
     this.stats.exops++;
     const fail = (code: number, msg: string, user?: string) => {
       this.log.warn({ ldap: 'passwd', conn: st.id, user, result: code, why: msg }, 'LDAP password modify refused');
-      res.errorMessage = msg;
+      res.diagnosticMessage = msg;
       return res.end(code);
     };
     if (!st.admin) return fail(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to change passwords`);
@@ -470,14 +476,14 @@ export class LdapView {
     this.stats.exops++;
     let v;
     try { v = readPasswordModify(st.raw ?? Buffer.alloc(0)); } catch (e) {
-      res.errorMessage = `malformed policy check request: ${(e as Error).message}`;
+      res.diagnosticMessage = `malformed policy check request: ${(e as Error).message}`;
       return res.end(RESULT.protocolError);
     }
     const user = v.user?.toString('utf8') ?? '';
     const problems = passwordProblems(v.newPw ?? Buffer.alloc(0), user, this.auth.config.password_policy);
     v.newPw?.fill(0);
     if (problems.length) {
-      res.errorMessage = `the new password needs ${problems.join('; ')}`;
+      res.diagnosticMessage = `the new password needs ${problems.join('; ')}`;
       this.log.info({ ldap: 'policy_check', user: user.slice(0, 64), result: RESULT.constraintViolation }, 'password refused by the policy');
       return res.end(RESULT.constraintViolation);
     }

@@ -41,7 +41,7 @@ export class PamSocket {
     this.readTimeoutMs = opts.readTimeoutMs ?? READ_TIMEOUT_MS;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     this.name = opts.privileged ? 'pam-priv' : 'pam';
-    this.server = createServer({ allowHalfOpen: false }, (s) => this.connection(s));
+    this.server = createServer({ allowHalfOpen: true }, (s) => this.connection(s));
     // Over the limit, Node closes the new connection at once: the module sees a
     // transport failure (PAM_AUTHINFO_UNAVAIL), the daemon's memory stays bounded.
     this.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
@@ -53,6 +53,7 @@ export class PamSocket {
     const queue: PamRequest[] = [];
     let busy = false;
     let closing = false; // after a framing error: answer, then close
+    let peerEnded = false; // the client shut its side: answer what it sent, then close
     let readTimer: NodeJS.Timeout | null = null;
 
     const clearRead = () => { if (readTimer) { clearTimeout(readTimer); readTimer = null; } };
@@ -88,6 +89,7 @@ export class PamSocket {
         if (!sock.destroyed && !closing) sock.write(out);
       }
       busy = false;
+      if (peerEnded && !closing && !sock.destroyed) sock.end();
     };
 
     sock.setTimeout(this.idleTimeoutMs, () => {
@@ -113,6 +115,11 @@ export class PamSocket {
         }
       } else clearRead();
       void pump();
+    });
+    sock.on('end', () => {
+      peerEnded = true;
+      clearRead(); // an incomplete frame can no longer complete
+      if (!busy && !closing) sock.end();
     });
     sock.on('error', () => { /* peer went away; 'close' cleans up */ });
     sock.on('close', () => { drop(); this.conns.delete(sock); });

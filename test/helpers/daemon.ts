@@ -27,6 +27,8 @@ export interface DaemonOpts {
   dir?: string;
   createAdmin?: boolean;
   env?: Record<string, string>;
+  /** root only: run the daemon in a private mount namespace with these bind mounts [host, target] */
+  binds?: Array<[string, string]>;
 }
 
 export interface Daemon {
@@ -68,7 +70,11 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   if (!opts.dir || !existsSync(config) || opts.config) writeFileSync(config, stringify(testConfig(dir, opts.config, opts.createAdmin)));
   let out = '';
   let err = '';
-  const proc = spawn(process.execPath, [DAEMON, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const argv = [process.execPath, DAEMON, '--config', config];
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const proc = opts.binds?.length
+    ? spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${opts.binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ')} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { err += c; });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
