@@ -135,6 +135,17 @@ export class LdapView {
       const a = data.accounts[n];
       if (!a || (rec.count > 0 && !(a.lockout_until && a.lockout_until > this.auth.now()) && this.lockedSeen.get(n))) this.bad.delete(n);
     }
+    // modifyTimestamp: smbd keeps bad-password counts in its own login cache and trusts
+    // that cache only while it is newer than the entry (second resolution). A change is
+    // stamped with its second, so counts smbd caches right after it stay valid; a lockout
+    // that ended is stamped one second ahead, so every count and auto-lock smbd cached
+    // before it is dropped.
+    const t = this.auth.now();
+    for (const a of Object.values(data.accounts)) {
+      const c = this.changedAt.get(a.name);
+      const unlocked = this.lockedSeen.get(a.name) === true && !(a.lockout_until && a.lockout_until > t);
+      if (!c || c.version !== a.version) this.changedAt.set(a.name, { version: a.version, at: unlocked ? (Math.floor(t / 1000) + 1) * 1000 : Math.floor(t / 1000) * 1000 });
+    }
     this.lockedSeen = new Map(Object.values(data.accounts).map((a) => [a.name, !!(a.lockout_until && a.lockout_until > this.auth.now())]));
     for (const n of this.changedAt.keys()) if (!data.accounts[n]) this.changedAt.delete(n);
   }
@@ -157,14 +168,8 @@ export class LdapView {
       return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a), a.must_change_password)] : undefined;
     }
     if (attr === 'modifytimestamp') {
-      // smbd keeps bad-password counts in its own login cache and trusts that cache only
-      // while it is newer than the entry: any change in nasauth (unlock, new password,
-      // enable) moves this forward and so clears smbd's count and auto-lock.
-      const a = this.auth.store.account(e.account);
-      if (!a) return undefined;
-      let c = this.changedAt.get(a.name);
-      if (!c || c.version !== a.version) { c = { version: a.version, at: this.auth.now() }; this.changedAt.set(a.name, c); }
-      return [new Date(c.at).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z')];
+      const c = this.changedAt.get(e.account);
+      return c ? [new Date(c.at).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z')] : undefined;
     }
     if (attr === 'sambabadpasswordcount') return [String(this.bad.get(e.account)?.count ?? 0)];
     if (attr === 'sambabadpasswordtime') return [String(this.bad.get(e.account)?.time ?? 0)];

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(samba smbclient pamtester libpam0g-dev valgrind gcc make libnss-extrausers whois
+PKGS=(samba samba-vfs-modules smbclient pamtester libpam0g-dev valgrind gcc make libnss-extrausers whois
       debootstrap qemu-user qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
       binutils-arm-linux-gnueabihf cpio file patchelf curl ca-certificates debian-archive-keyring
       iproute2 util-linux zstd xz-utils)
