@@ -7,6 +7,8 @@
 // incomplete for READ_TIMEOUT_MS or a connection idle for IDLE_TIMEOUT_MS is closed;
 // a framing error is answered bad_request and the connection closed. Passwords are
 // Buffers, wiped when the request is done.
+import { afpPasswordBytes } from './macroman';
+import { canonicalService } from './config';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Authority, Decision } from './authority';
 import type { SocketConfig } from './config';
@@ -127,6 +129,11 @@ export class PamSocket {
 
   private async dispatch(req: PamRequest): Promise<Buffer> {
     const source = (r: { rhost: string; service: string }) => r.rhost || `pam:${r.service}`;
+    if (req.op !== 'PING' && canonicalService(this.auth.config, req.service) === 'afp') {
+      // afpd passes change passwords raw (MacRoman from a Mac): see daemon/macroman.ts
+      if ('password' in req) req.password = afpPasswordBytes(req.password);
+      if ('newPassword' in req) req.newPassword = afpPasswordBytes(req.newPassword);
+    }
     switch (req.op) {
       case 'PING':
         return reply('ok', `nasauthd ${VERSION}`);
