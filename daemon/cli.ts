@@ -319,5 +319,7 @@ export async function cliMain(argv = process.argv.slice(2)): Promise<number> {
 }
 
 if (require.main === module) {
+  // `nasauth user list | head` closes our stdout early: that is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
   cliMain().then((code) => { process.exitCode = code; });
 }

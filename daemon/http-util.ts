@@ -1,7 +1,7 @@
 // Shared pieces of the two HTTP+JSON surfaces (query socket, admin socket): bounded
 // bodies, strict UTF-8 JSON, and Unix sockets created with the narrowest permissions.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { SocketConfig } from './config';
@@ -97,6 +97,13 @@ export function hardenServer(server: Server) {
 export function resolveGid(group: string | number | null): number | null {
   if (group === null) return null;
   if (typeof group === 'number') return group;
+  // /etc/group first: busybox firmware often has no getent; then NSS for other sources
+  try {
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === group && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
+    }
+  } catch { /* no /etc/group */ }
   try {
     const out = execFileSync('getent', ['group', group], { encoding: 'utf8' });
     return Number(out.split(':')[2]);

@@ -5,6 +5,7 @@ import { mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
+import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
 import { NasauthError } from './errors';
 import { startLdapView } from './ldap-view';
@@ -70,6 +71,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const admin = new AdminSocket(auth, VERSION);
+  if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
   const surfaces: Surface[] = [];
   try {

@@ -1,6 +1,8 @@
 // Bundle the daemon and the CLI into single CommonJS files with no native addons.
+// Each file is written beside its target and renamed over it, so a process starting
+// the bundle while it is rebuilt never reads half a file.
 import { build } from 'esbuild';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, renameSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 mkdirSync('dist', { recursive: true });
@@ -16,12 +18,11 @@ const common = {
   define: { __NASAUTH_VERSION__: JSON.stringify(pkg.version) },
   banner: { js: '#!/usr/bin/env node' },
 };
-const results = await Promise.all([
-  build({ ...common, entryPoints: ['daemon/main.ts'], outfile: 'dist/nasauthd.js', metafile: true }),
-  build({ ...common, entryPoints: ['daemon/cli.ts'], outfile: 'dist/nasauth.js', metafile: true }),
-]);
-for (const r of results) {
-  for (const [file, out] of Object.entries(r.metafile.outputs)) {
-    process.stdout.write(`${file} ${(out.bytes / 1024).toFixed(0)} KiB\n`);
-  }
-}
+const tmp = `.tmp-${process.pid}`;
+const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/cli.ts', 'dist/nasauth.js']];
+const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true })));
+outs.forEach(([, out], i) => {
+  renameSync(out + tmp, out);
+  const bytes = Object.values(results[i].metafile.outputs)[0].bytes;
+  process.stdout.write(`${out} ${(bytes / 1024).toFixed(0)} KiB\n`);
+});

@@ -89,6 +89,15 @@ t.test('recent failures are a warning, with the audit trail', async (t) => {
   t.match(r.out, /last refusals: .*smb from 192\.0\.2\.44: bad_credentials/);
 });
 
+t.test('smb: what smbd sees through the LDAP view', async (t) => {
+  let r = await doctor('alice', 'smb');
+  t.match(r.out, /ok\s+smbd sees alice through the LDAP view: flags \[U[A-Z ]*\], uid \d+, SID S-1-5-21-/);
+  r = await doctor('bert', 'smb');
+  t.match(r.out, /smbd sees the account disabled \(\[[A-Z ]+\]\): NT_STATUS_ACCOUNT_DISABLED/);
+  r = await doctor('carol', 'smb');
+  t.match(r.out, /smbd gets no NT hash from the LDAP view/);
+});
+
 t.test('lockout', async (t) => {
   const d2 = await startDaemon({ config: { rate_limit: { backoff_after: 3, backoff_base_ms: 0, backoff_max_ms: 0, lockout_after: 3 } } });
   t.teardown(async () => { await d2.stop(); cleanup(d2); });

@@ -150,15 +150,16 @@ if (process.getuid?.() !== 0) {
     t.equal(outcome(await run('netatalk', 'quinn', ['authenticate'], [quoted])), 'ok', 'quotes, backslashes, $ and backticks');
     t.equal((await authenticate(d, 'quinn', quoted, 'afp')).body.reason, 'ok', 'the same over the query socket');
 
-    // Latin-1: set by root through PAM (the CLI reads UTF-8), then checked byte-exact
+    // Latin-1: set by root through PAM (the CLI reads UTF-8), then checked byte-exact.
+    // (Through the AFP service netatalk, non-UTF-8 bytes are MacRoman instead: test/afp-nasauth.test.ts.)
     await addUser(d, 'lena', 'Start-Pass11');
     const e9 = Buffer.from('Caf\xe9-Latin1', 'latin1');
     const e8 = Buffer.from('Caf\xe8-Latin1', 'latin1');
-    t.equal(outcome(await run('netatalk', 'lena', ['chauthtok'], [e9, e9])), 'ok', 'a Latin-1 password set through PAM');
-    t.equal(outcome(await run('netatalk', 'lena', ['authenticate'], [e9])), 'ok', 'the same Latin-1 bytes');
-    t.equal(outcome(await run('netatalk', 'lena', ['authenticate'], [e8])), 'AUTH_ERR', 'another Latin-1 password does not collide');
-    t.equal((await authenticate(d, 'lena', 'Café-Latin1', 'afp')).body.reason, 'ok', 'the UTF-8 of the same text matches (one canonical form, docs/protocol.md)');
-    t.equal((await authenticate(d, 'lena', 'Cafè-Latin1', 'afp')).body.reason, 'bad_credentials');
+    t.equal(outcome(await run('samba', 'lena', ['chauthtok'], [e9, e9])), 'ok', 'a Latin-1 password set through PAM');
+    t.equal(outcome(await run('samba', 'lena', ['authenticate'], [e9])), 'ok', 'the same Latin-1 bytes');
+    t.equal(outcome(await run('samba', 'lena', ['authenticate'], [e8])), 'AUTH_ERR', 'another Latin-1 password does not collide');
+    t.equal((await authenticate(d, 'lena', 'Café-Latin1', 'smb')).body.reason, 'ok', 'the UTF-8 of the same text matches (one canonical form, docs/protocol.md)');
+    t.equal((await authenticate(d, 'lena', 'Cafè-Latin1', 'smb')).body.reason, 'bad_credentials');
 
     // tabs and other control characters: the policy refuses them on every path
     const tab = await run('netatalk', 'lena', ['chauthtok'], ['Tab\there-Pass1', 'Tab\there-Pass1']);

@@ -1,7 +1,7 @@
 // Start the real daemon (the esbuild bundle, as shipped) on a private folder, and talk
 // to it over its real sockets. Every test that needs a daemon uses this.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,11 +12,20 @@ export const DAEMON = join(ROOT, 'dist', 'nasauthd.js');
 export const CLI = join(ROOT, 'dist', 'nasauth.js');
 
 let built = false;
-/** Build the bundle once per test process (fast: esbuild). */
+/**
+ * Build the bundle when it is missing or older than the sources (the test command
+ * builds it once before tap; this keeps single-file runs honest). The build renames
+ * finished files into place, so parallel test files never start half a bundle.
+ */
 export function ensureBuilt() {
   if (built) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+    .reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  const fresh = existsSync(DAEMON) && existsSync(CLI) && Math.min(statSync(DAEMON).mtimeMs, statSync(CLI).mtimeMs) >= newest(join(ROOT, 'daemon'));
+  if (!fresh) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
+  }
   built = true;
 }
 
