@@ -1,0 +1,48 @@
+#!/bin/sh
+# nasauth uninstaller, run ON THE DEVICE:
+#   /opt/nasauth/share/uninstall.sh [--root DIR] [--purge]
+# Stops the daemon, removes /opt/nasauth and every file install.sh put outside it that
+# is still as installed (changed files are kept and named). Keeps the store
+# (/var/lib/nasauth) and /etc/nasauth unless --purge is given.
+set -e
+ROOT=
+PURGE=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) ROOT=${2%/}; shift 2 ;;
+    --root=*) ROOT=${1#--root=}; ROOT=${ROOT%/}; shift ;;
+    --purge) PURGE=yes; shift ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "uninstall.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+PREFIX=/opt/nasauth
+MANIFEST=$ROOT$PREFIX/share/installed-files
+say() { echo "nasauth uninstall: $*"; }
+
+if [ -z "$ROOT" ] && [ -x /etc/init.d/nasauthd ]; then
+  /etc/init.d/nasauthd stop || true
+fi
+if [ -z "$ROOT" ] && command -v update-rc.d >/dev/null 2>&1; then
+  update-rc.d -f nasauthd remove >/dev/null 2>&1 || true
+fi
+if [ -f "$MANIFEST" ]; then
+  while read -r sum path; do
+    [ -n "$path" ] || continue
+    f=$ROOT$path
+    [ -e "$f" ] || continue
+    if [ "$(md5sum "$f" | cut -d' ' -f1)" = "$sum" ]; then
+      rm -f "$f"
+    else
+      say "kept $path (changed since install)"
+    fi
+  done <"$MANIFEST"
+fi
+rm -rf "$ROOT$PREFIX"
+if [ "$PURGE" = yes ]; then
+  rm -rf "$ROOT/var/lib/nasauth" "$ROOT/etc/nasauth" "$ROOT/var/log/nasauthd.log"
+  say "purged the store, the configuration and the log"
+else
+  say "kept /var/lib/nasauth (the store) and /etc/nasauth; --purge removes them"
+fi
+say "done"
