@@ -84,6 +84,12 @@ install_file() { # install_file SRC DEST MODE replace|keep
   record "$dest"
 }
 
+# 1b. the commands on the PATH (links into the prefix)
+mkdir -p "$ROOT/usr/sbin"
+for c in nasauth nasauthd; do
+  [ -x "$ROOT$PREFIX/bin/$c" ] && ln -sfn "$PREFIX/bin/$c" "$ROOT/usr/sbin/$c"
+done
+
 # 2. init script + its defaults
 install_file "$PKG/init.d/nasauthd" /etc/init.d/nasauthd 755 replace
 [ -f "$PKG/default/nasauthd" ] && install_file "$PKG/default/nasauthd" /etc/default/nasauthd 644 keep

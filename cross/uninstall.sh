@@ -39,6 +39,9 @@ if [ -f "$MANIFEST" ]; then
   done <"$MANIFEST"
 fi
 rm -rf "$ROOT$PREFIX"
+for c in nasauth nasauthd; do
+  [ -L "$ROOT/usr/sbin/$c" ] && [ "$(readlink "$ROOT/usr/sbin/$c")" = "$PREFIX/bin/$c" ] && rm -f "$ROOT/usr/sbin/$c"
+done
 if [ "$PURGE" = yes ]; then
   rm -rf "$ROOT/var/lib/nasauth" "$ROOT/etc/nasauth" "$ROOT/var/log/nasauthd.log"
   say "purged the store, the configuration and the log"

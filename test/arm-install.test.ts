@@ -53,6 +53,7 @@ if (process.getuid?.() !== 0) {
       t.equal(mode(join(rootfs, 'etc/init.d/nasauthd')), '755', 'init script 0755');
       t.ok(existsSync(join(rootfs, 'etc/default/nasauthd')), '/etc/default/nasauthd');
       t.ok(existsSync(join(rootfs, 'lib/security/pam_nasauth.so')), 'PAM module (no pam_unix.so in this root: /lib/security)');
+      t.equal(require('node:fs').readlinkSync(join(rootfs, 'usr/sbin/nasauth')), '/opt/nasauth/bin/nasauth', 'the CLI is on the PATH');
       const conf = join(rootfs, 'etc/nasauth/nasauth.yaml');
       if (existsSync(join(ROOT, 'sysroot/etc/nasauth/nasauth.yaml'))) {
         t.equal(readFileSync(conf, 'utf8'), readFileSync(join(ROOT, 'sysroot/etc/nasauth/nasauth.yaml'), 'utf8'), 'config installed');
