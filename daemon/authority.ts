@@ -176,6 +176,20 @@ export class Authority {
     return a;
   }
 
+  /**
+   * A refusal that did not prove the password answers only after failure_delay_ms (as
+   * pam_unix's FAIL_DELAY does): a guessing client waits on each try, and a flood of
+   * closed-loop guesses cannot crowd out the event loop that serves cache hits. The
+   * wait holds no more than the connection it answers on (sockets cap connections).
+   */
+  private async delayFailure(d: Decision): Promise<Decision> {
+    const ms = this.cfg.rate_limit.failure_delay_ms;
+    if (ms > 0 && (d.reason === 'bad_credentials' || d.reason === 'busy' || d.reason === 'rate_limited' || d.reason === 'locked_out')) {
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    return d;
+  }
+
   async authenticate(req: AuthRequest): Promise<Decision> {
     const service = canonicalService(this.cfg, req.service);
     let d: Decision;
@@ -188,7 +202,7 @@ export class Authority {
     }
     this.count(d.reason, service ?? 'unknown', d.cached ?? false);
     this.audit(req, d);
-    return d;
+    return this.delayFailure(d);
   }
 
   /** Account/service check without a password (PAM account phase, trusted callers). */
@@ -211,7 +225,7 @@ export class Authority {
     const r = await this.prove(req);
     const d = 'reason' in r ? r : this.decide('ok', { profile: profileOf(r.account), cached: r.cached });
     this.audit(req, d, 'profile');
-    return d;
+    return this.delayFailure(d);
   }
 
   /** Change one's own password: the old one must be proven. must_change_password does not block this. */
@@ -225,7 +239,7 @@ export class Authority {
       else d = await this.setPasswordChecked(r.account.name, req.newPassword, req.channel, r.account.name);
     }
     this.audit(req, d, 'change_password');
-    return d;
+    return this.delayFailure(d);
   }
 
   /**

@@ -26,6 +26,7 @@ export interface Config {
     lockout_after: number; lockout_seconds: number;
     source_failures: number; source_window_seconds: number;
     tracked_names: number; tracked_sources: number;
+    failure_delay_ms: number;
   };
   password_policy: { min_length: number; max_length: number; min_classes: number; reject_username: boolean };
   accounts: { uid_min: number; uid_max: number; default_gid: number; home_base: string; shell: string };
@@ -69,6 +70,7 @@ rate_limit:
   source_window_seconds: 60
   tracked_names: 10000
   tracked_sources: 4096
+  failure_delay_ms: 500
 password_policy: { min_length: 8, max_length: 128, min_classes: 1, reject_username: true }
 accounts: { uid_min: 1000, uid_max: 59999, default_gid: 100, home_base: /shares, shell: /usr/sbin/nologin }
 services:
@@ -145,6 +147,7 @@ const SCHEMA: Schema = obj({
     lockout_after: int(1, 10000), lockout_seconds: int(1, 30 * 86400),
     source_failures: int(1, 1_000_000), source_window_seconds: int(1, 86400),
     tracked_names: int(16, 10_000_000), tracked_sources: int(16, 10_000_000),
+    failure_delay_ms: int(0, 10_000),
   }),
   password_policy: obj({ min_length: int(1, 128), max_length: int(8, 1024), min_classes: int(1, 4), reject_username: bool }),
   accounts: obj({ uid_min: int(1, 2 ** 31 - 2), uid_max: int(1, 2 ** 31 - 2), default_gid: int(0, 2 ** 31 - 2), home_base: path, shell: path }),

@@ -98,6 +98,7 @@ export async function main(argv = process.argv.slice(2)) {
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
   log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
+  log.flush(); // the init script waits for this line; do not leave it in the buffer
 
   let stopping = false;
   const stop = async (sig: string) => {

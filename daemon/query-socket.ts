@@ -8,6 +8,8 @@ import { metricsText } from './metrics';
 import { REASONS } from './reasons';
 
 export const PROTOCOL_VERSION = 1;
+/** Connections beyond this are refused at accept: each can hold a delayed refusal. */
+export const QUERY_MAX_CONNECTIONS = 256;
 
 function decisionBody(d: Decision) {
   return {
@@ -33,6 +35,7 @@ export class QuerySocket {
   constructor(private auth: Authority, private version: string) {
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
+    this.server.maxConnections = QUERY_MAX_CONNECTIONS;
   }
 
   private fail(res: ServerResponse, e: unknown) {

@@ -165,6 +165,22 @@ t.test('per-source limit: one source flooding does not lock out others', async (
   t.equal((await authenticate(d, 'gina', 'G-secret-one1', 'dashboard', '192.0.2.1')).body.reason, 'ok', 'another source is not');
 });
 
+t.test('a refused password answers after the failure delay; a proven one does not wait', async (t) => {
+  const d = await startDaemon({ config: { rate_limit: { failure_delay_ms: 400 } } });
+  t.teardown(async () => { await d.stop(); cleanup(d); });
+  await addUser(d, 'hugo', 'H-secret-one1', ['--services', 'smb']);
+  await authenticate(d, 'hugo', 'H-secret-one1', 'smb');
+  let t0 = Date.now();
+  t.equal((await authenticate(d, 'hugo', 'wrong-wrong-1', 'smb')).body.reason, 'bad_credentials');
+  t.ok(Date.now() - t0 >= 390, 'the refusal waited for failure_delay_ms (a lower bound, not a speed test)');
+  t0 = Date.now();
+  t.equal((await authenticate(d, 'nobody-at-all', 'wrong-wrong-1', 'smb')).body.reason, 'bad_credentials');
+  t.ok(Date.now() - t0 >= 390, 'an unknown user waits the same');
+  // the right password with no dashboard access is proven: the true reason comes at once
+  const sd = await authenticate(d, 'hugo', 'H-secret-one1', 'dashboard');
+  t.equal(sd.body.reason, 'service_denied');
+});
+
 t.test('first start creates admin with a one-time password that must be changed', async (t) => {
   const d = await startDaemon({ createAdmin: true });
   t.teardown(async () => { await d.stop(); cleanup(d); });

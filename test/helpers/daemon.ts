@@ -68,6 +68,8 @@ export function testConfig(dir: string, extra: Record<string, unknown> = {}, cre
     nss: { enabled: true, dir: join(dir, 'nss') },
     first_start: { create_admin: createAdmin },
     password_policy: { min_length: 8, max_length: 255, min_classes: 1, reject_username: true },
+    // the refusal delay is tested on its own (core-e2e); elsewhere it would only slow the suite
+    rate_limit: { failure_delay_ms: 0 },
   }, extra);
 }
 

@@ -1,0 +1,60 @@
+// Figure 6: start to ready for the esbuild bundle (`node dist/nasauthd.js --config X`)
+// with 1k and 10k accounts: from spawn until the query socket accepts a connection and
+// GET /v1/health answers with the right account count. Peer: the floor server
+// (bench/lib/floor.js, plain JS) started the same way until it answers.
+//   npx ts-node --transpile-only bench/startup.ts [--quick] [--start-reps 7]
+import { fmtMs, fmtX, main, max, median, min, range, type FigureResult, type Params, type Row } from './lib/common';
+import { buildStore, DEVICE_SCRYPT, startDaemon, startFloor } from './lib/daemon';
+import { BENCH_USERS } from './query';
+
+export const TITLE = 'Start to ready: node dist/nasauthd.js until the query socket answers /v1/health';
+
+export interface StartTimes { floor: number[]; bySize: Record<number, number[]> }
+
+/** Start-to-ready times; used by figures 6 and 7 (with a qemu-arm prefix and the armhf node). */
+export async function measureStarts(p: Params, reps: number, o: { prefix?: string[]; node?: string; readyTimeoutMs?: number } = {}): Promise<StartTimes> {
+  const sizes = [1000, 10000];
+  const stores = Object.fromEntries(sizes.map((n) => [n, buildStore({ users: BENCH_USERS, filler: n - BENCH_USERS.length, scrypt: DEVICE_SCRYPT })]));
+  const out: StartTimes = { floor: [], bySize: { 1000: [], 10000: [] } };
+  // one start of each, not counted: the page cache holds node, the bundle and the store afterwards
+  await (await startFloor('http', o)).stop();
+  await (await startDaemon({ store: stores[1000], logLevel: p.logLevel, ...o })).stop();
+  for (let rep = 0; rep < reps; rep++) {
+    const f = await startFloor('http', o);
+    out.floor.push(f.readyMs);
+    await f.stop();
+    for (const n of sizes) {
+      const d = await startDaemon({ store: stores[n], logLevel: p.logLevel, ...o });
+      out.bySize[n].push(d.readyMs);
+      await d.stop();
+    }
+  }
+  return out;
+}
+
+export function startRows(t: StartTimes, goal: { text: string; ms: number } | null, label = ''): Row[] {
+  const rows: Row[] = [{ what: `floor: bare Node HTTP server${label}`, peer: true, median: fmtMs(median(t.floor)), p99: '', noise: range(t.floor, fmtMs), errors: 0 }];
+  for (const n of [1000, 10000]) {
+    const xs = t.bySize[n];
+    rows.push({
+      what: `nasauthd, ${n / 1000}k accounts${label}`, median: fmtMs(median(xs)), p99: '', noise: range(xs, fmtMs), ratio: fmtX(median(xs) / median(t.floor)), errors: 0,
+      ...(goal ? { goal: goal.text, met: median(xs) <= goal.ms } : {}),
+    });
+  }
+  return rows;
+}
+
+export async function figure6(p: Params): Promise<FigureResult> {
+  const t = await measureStarts(p, p.startReps);
+  return {
+    id: '6', title: TITLE, status: 'ok', rows: startRows(t, { text: '≤ 300 ms on x86', ms: 300 }), errors: 0, seconds: 0,
+    notes: [`min/max: 1k ${fmtMs(min(t.bySize[1000]))}/${fmtMs(max(t.bySize[1000]))}, 10k ${fmtMs(min(t.bySize[10000]))}/${fmtMs(max(t.bySize[10000]))}`],
+    data: t as unknown as Record<string, unknown>,
+    method: [
+      `Each start: spawn \`node dist/nasauthd.js --config X\` (the store written beforehand), then poll every 1 ms until the query socket accepts a connection and GET /v1/health answers 200 with the expected account count; the time is from spawn to that answer. ${p.startReps} starts per size after one uncounted start; median and min–max.`,
+      'The start includes loading and checking the store (sha256 of the whole file), rendering the NSS files, and opening the admin, query and two PAM sockets.',
+    ],
+  };
+}
+
+if (require.main === module) void main([{ id: '6', title: TITLE, run: figure6 }], false);
