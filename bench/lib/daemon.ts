@@ -158,6 +158,8 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
     scrypt: sc,
     log: { level: o.logLevel ?? 'info', file: log },
     first_start: { create_admin: false },
+    // the device's refusal delay (the test helper's config turns it off)
+    rate_limit: { failure_delay_ms: 500 },
     ...(o.config ?? {}),
   });
   const config = join(dir, 'nasauth.yaml');
@@ -168,7 +170,8 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
   const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), DAEMON, '--config', config];
   let stderr = '';
   const t0 = process.hrtime.bigint();
-  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } });
+  // as init.d/nasauthd starts it on the device: glibc's mmap threshold fixed, two arenas
+  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '524288', MALLOC_ARENA_MAX: '2', ...o.env } });
   proc.stderr!.on('data', (c) => { stderr += c; });
   let exited = false;
   const gone = new Promise<void>((r) => proc.once('exit', () => { exited = true; r(); }));
