@@ -310,7 +310,8 @@ export class LdapView {
     const paged = (req.controls ?? []).find((c: { type: string }) => c.type === PAGED_RESULTS_OID);
     const done = (code: number, msg = '', sent = 0) => {
       if (paged) res.addControl(new PagedResultsControl({ value: { size: 0, cookie: Buffer.alloc(0) } }));
-      this.log.debug({ ldap: 'search', conn: st.id, base, scope, filter: filterText(filter), attrs: requested.slice(0, 40), entries: sent, result: code }, 'LDAP search');
+      // smbd sends ~20 searches per login: build the debug line only when it is wanted
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ ldap: 'search', conn: st.id, base, scope, filter: filterText(filter), attrs: requested.slice(0, 40), entries: sent, result: code }, 'LDAP search');
       if (msg) res.diagnosticMessage = msg;
       return res.end(code);
     };
