@@ -66,7 +66,8 @@ t.test('the correctness checks are in force: a wrong password is counted and fai
   const dir = mkdtempSync(join(tmpdir(), 'nasauth-bench-neg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const results = join(dir, 'results.json');
-  const r = await bench('query.ts', ['--quick', '--wrong-password', '--conns', '1,8', '--doc', join(dir, 'b.md'), '--results', results]);
+  // refusals answer after the daemon's failure delay (500 ms): measure long enough to see some
+  const r = await bench('query.ts', ['--quick', '--wrong-password', '--duration', '2', '--conns', '1,8', '--doc', join(dir, 'b.md'), '--results', results]);
   t.equal(r.code, 1, 'the run exits 1');
   const f = (JSON.parse(readFileSync(results, 'utf8')).figures as Record<string, Fig>)['1'];
   t.equal(f.status, 'fail', 'figure 1 is failed');
