@@ -16,6 +16,10 @@ PACKAGES=(
   libc6 nodejs libnode115
   libpam0g libpam0g-dev libpam-modules libpam-modules-bin libpam-runtime pamtester
   busybox-static
+  # the emulator image's "firmware Samba": smbd + smbpasswd (samba, whose vfs modules
+  # fruit/catia/streams_xattr the shipped smb.conf uses; samba-vfs-modules is only a
+  # transitional package in trixie) and the NSS module for nasauthd's extrausers files
+  samba samba-vfs-modules libnss-extrausers
 )
 KERNEL_META=linux-image-armmp
 
