@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from './config';
 import { canonicalService } from './config';
 import { NasauthError } from './errors';
-import type { Logger } from './log';
+import { auditLogger, type Logger } from './log';
 import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
@@ -58,9 +58,12 @@ export class Authority {
   /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
   readonly recent = new Map<string, Array<{ at: number; service: string; source: string; reason: Reason }>>();
   private cfg: Config;
+  /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
+  readonly auditLog: Logger;
 
   constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
+    this.auditLog = auditLogger(log);
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
@@ -97,7 +100,7 @@ export class Authority {
 
   private audit(req: { user: string; service: string; source: string; channel: Channel }, d: Decision, op = 'authenticate') {
     this.remember(req, d);
-    this.log.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
+    this.auditLog.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 
   /** Policy for an account whose password is proven (or, for authorize, not needed). */

@@ -20,14 +20,26 @@ export type Logger = pino.Logger;
 export const LOG_BUFFER_BYTES = 4096;
 export const LOG_FLUSH_MS = 1000;
 
+const BASE_OPTIONS = {
+  base: { svc: 'nasauthd' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label: string) => ({ level: label }) },
+};
+
+/**
+ * The audit logger: the same destination and format, without redaction. Audit lines
+ * are built only from fields that hold no secret (user, service, source, reason,
+ * cached), so the redaction pass (a fifth of the cache-hit path's logging cost) buys
+ * nothing there; every other line keeps it. test/core-secrets.test.ts searches the
+ * whole log for passwords and hashes either way.
+ */
+export function auditLogger(log: Logger): Logger {
+  const dest = (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym];
+  return pino({ ...BASE_OPTIONS, level: log.level }, dest);
+}
+
 export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream): Logger {
   const dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: file ? LOG_BUFFER_BYTES : 0 });
   if (!stream && file) setInterval(() => { try { (dest as ReturnType<typeof pino.destination>).flush(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
-  return pino({
-    level,
-    base: { svc: 'nasauthd' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, dest);
+  return pino({ ...BASE_OPTIONS, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
 }

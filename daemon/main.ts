@@ -125,6 +125,7 @@ export async function main(argv = process.argv.slice(2)) {
       const moved = ['admin', 'query', 'pam', 'pam_priv', 'ldap'].filter((k) => (next.sockets as never)[k]['path'] !== (cfg.sockets as never)[k]['path']);
       auth.reload(next);
       log.level = next.log.level;
+      auth.auditLog.level = next.log.level;
       log.info({ event: 'reloaded', restart_needed_for: moved.length ? moved.map((k) => `sockets.${k}.path`) : undefined }, 'configuration reloaded');
     } catch (e) {
       log.error({ event: 'reload_refused', err: (e as Error).message }, 'new configuration refused; the running one is kept');
