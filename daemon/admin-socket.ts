@@ -7,6 +7,7 @@ import { NasauthError, type ErrorCode } from './errors';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
 import type { Account } from './store';
 import type { Sources } from './import-parse';
+import { identify } from './crypt';
 import { diagnose, type DoctorHook } from './doctor';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
@@ -32,12 +33,7 @@ export function adminView(a: Account, now: number) {
 }
 
 export function legacyKind(h: string): string {
-  if (h.startsWith('$1$')) return 'md5-crypt';
-  if (h.startsWith('$5$')) return 'sha256-crypt';
-  if (h.startsWith('$6$')) return 'sha512-crypt';
-  if (/^\$2[aby]\$/.test(h)) return 'bcrypt';
-  if (h.startsWith('$y$')) return 'yescrypt';
-  return 'unknown';
+  return identify(h) ?? 'unknown';
 }
 
 export class AdminSocket {

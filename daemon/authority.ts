@@ -215,8 +215,9 @@ export class Authority {
     let d: Decision;
     if (!a) d = this.decide('unknown_user');
     else {
-      const locked = this.lockedUntil(a) || (this.limiter.gate(a.name, '\0none').kind === 'locked_out' ? 1 : 0);
-      if (locked) d = this.decide('locked_out', locked > 1 ? { retry_after: Math.ceil((locked - this.now()) / 1000) } : {});
+      const gate = this.limiter.gate(a.name, '\0none');
+      const lockedMs = Math.max(this.lockedUntil(a) - this.now(), gate.kind === 'locked_out' ? gate.retryAfterMs : 0);
+      if (lockedMs > 0) d = this.decide('locked_out', { retry_after: Math.ceil(lockedMs / 1000) });
       else d = this.decide(this.policy(a, canonicalService(this.cfg, req.service)));
     }
     this.audit(req, d, 'authorize');

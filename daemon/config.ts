@@ -260,19 +260,16 @@ function parseYaml(text: string, file: string): unknown {
   return doc.toJS({ maxAliasCount: 100 });
 }
 
-let defaultsCache: Config | undefined;
-function defaults(cwd: string): Config {
-  // The defaults are checked by the same schema, resolved against the working directory.
-  const raw = parseYaml(DEFAULT_CONFIG_YAML, '(embedded default)');
-  return check(SCHEMA, raw, {}, '(embedded default)', '', cwd) as Config;
+/** The embedded defaults, checked by the same schema, relative paths resolved against `base`. */
+function defaults(base: string): Config {
+  return check(SCHEMA, parseYaml(DEFAULT_CONFIG_YAML, '(embedded default)'), {}, '(embedded default)', '', base) as Config;
 }
 
 /** Load and validate a config. `file` null means the embedded default. */
 export function loadConfig(file: string | null, cwd = process.cwd()): Config {
-  if (!defaultsCache || file === null) defaultsCache = defaults(cwd);
   let cfg: Config;
   if (file === null) {
-    cfg = structuredClone(defaultsCache);
+    cfg = defaults(cwd);
   } else {
     let text: string;
     try {
@@ -285,8 +282,7 @@ export function loadConfig(file: string | null, cwd = process.cwd()): Config {
     const raw = parseYaml(text, file) ?? {};
     // Defaults resolve relative to the config file's folder, like the user's values.
     const base = dirname(resolve(file));
-    const d = check(SCHEMA, parseYaml(DEFAULT_CONFIG_YAML, '(embedded default)'), {}, '(embedded default)', '', base);
-    cfg = check(SCHEMA, raw, d, file, '', base) as Config;
+    cfg = check(SCHEMA, raw, defaults(base), file, '', base) as Config;
   }
   semantic(cfg, file ?? '(embedded default)');
   return deepFreeze(cfg);

@@ -7,19 +7,15 @@ import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
 import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
-import { NasauthError } from './errors';
 import { startLdapView } from './ldap-view';
-import { makeLogger, type Logger } from './log';
+import { makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
 
-export interface Surface { close(): Promise<void> }
-/** Protocol surfaces beyond the core (PAM socket, LDAP view) register here. */
-export type SurfaceFactory = (auth: Authority, cfg: Config, log: Logger) => Promise<Surface | null>;
-export const extraSurfaces: SurfaceFactory[] = [];
+interface Surface { close(): Promise<void> }
 
 const USAGE = `usage: nasauthd [--config FILE] [--check-config] [--version]
   --config FILE    YAML configuration (default: $NASAUTH_CONFIG, else the embedded default
@@ -52,7 +48,7 @@ export async function main(argv = process.argv.slice(2)) {
     mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 });
     ({ store, created } = Store.open(cfg.state_dir));
   } catch (e) {
-    die(e instanceof NasauthError && e.code === 'NASAUTH_STORE_CORRUPT' ? 3 : 3, (e as Error).message);
+    die(3, (e as Error).message);
   }
   const auth = new Authority(cfg, store, log);
   const renderNss = () => {
@@ -86,10 +82,6 @@ export async function main(argv = process.argv.slice(2)) {
     await pamPriv.listen(cfg.sockets.pam_priv);
     surfaces.push(pamPriv);
     if (cfg.sockets.ldap.enabled) surfaces.push(await startLdapView(auth, log));
-    for (const f of extraSurfaces) {
-      const s = await f(auth, cfg, log);
-      if (s) surfaces.push(s);
-    }
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'cannot start a socket');
     await Promise.all(surfaces.map((s) => s.close()));

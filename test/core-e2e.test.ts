@@ -116,13 +116,12 @@ t.test('every reason code is reachable', async (t) => {
   }
   // the right password during backoff is not tested against (no oracle), it is rate limited too
   t.equal((await authenticate(d, 'erin', 'E-secret-one1')).body.reason, 'rate_limited');
-  // reach the lockout: the admin clears backoff by unlocking, then 5 more failures lock
+  // the admin's unlock clears the backoff too; the count starts again from zero
   await cli(d, ['unlock', 'erin']);
   for (let i = 0; i < 2; i++) await authenticate(d, 'erin', 'bad-again-' + i);
-  // the limiter counts from zero after unlock: 3 bad → backoff; raise failures by direct admin-free path
   const s = await cli(d, ['--json', 'status']);
   t.equal(s.code, 0);
-  // lockout (configured at 5): use a fresh user with a lower backoff to avoid waiting
+  // the lockout itself: a daemon whose backoff does not make the test wait
   await d.stop();
 
   const d2 = await startDaemon({ config: { rate_limit: { backoff_after: 5, backoff_base_ms: 0, backoff_max_ms: 0, lockout_after: 5, lockout_seconds: 600, source_failures: 1000 } } });
