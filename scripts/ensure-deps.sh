@@ -19,8 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "ensure-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # several test runs on one machine may install at once: wait for dpkg's lock
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # smbd must not be running as a system service on the test machine's ports; our tests
