@@ -3,9 +3,9 @@
 // numbers or a stated reason, and that the correctness checks are in force (timing a
 // wrong password counts errors and fails the figure). No timing thresholds here.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuilt, ROOT } from './helpers/daemon';
 
@@ -28,7 +28,7 @@ interface Fig { id: string; status: string; reason?: string; errors: number; row
 
 t.test('every figure, quick mode: table, report, numbers or a reason', async (t) => {
   ensureBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-bench-smoke-'));
+  const dir = tempDir('nasauth-bench-smoke-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const doc = join(dir, 'benchmarks.md');
   const results = join(dir, 'results.json');
@@ -63,7 +63,7 @@ t.test('every figure, quick mode: table, report, numbers or a reason', async (t)
 
 t.test('the correctness checks are in force: a wrong password is counted and fails the figure', async (t) => {
   ensureBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-bench-neg-'));
+  const dir = tempDir('nasauth-bench-neg-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const results = join(dir, 'results.json');
   // refusals answer after the daemon's failure delay (500 ms): measure long enough to see some

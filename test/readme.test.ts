@@ -1,9 +1,9 @@
 // The README's promises: its two commands are the ones CI runs, and the plain start
 // (ts-node from the sources, embedded default config, state under ./.nasauth) works.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, http } from './helpers/daemon';
 
@@ -21,7 +21,7 @@ t.test('the README starts with the two commands, and CI runs the second', async 
 });
 
 t.test('npm start: the daemon from the sources on the embedded default, no config, no root paths', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'nasauth-start-'));
+  const cwd = tempDir('nasauth-start-');
   // tap instruments child processes through NODE_OPTIONS; run the start command as a user would, without it
   const p = spawn('env', ['-u', 'NODE_OPTIONS', join(ROOT, 'node_modules', '.bin', 'ts-node'), '--transpile-only', join(ROOT, 'daemon', 'main.ts')], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NASAUTH_CONFIG: '' } });
   let out = '';
