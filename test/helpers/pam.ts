@@ -177,8 +177,10 @@ export async function foreignServer(dir: string, name: string, uid: number): Pro
   const script = `const net=require('net');const ok=Buffer.from('${ok}','hex');
     net.createServer((s)=>{s.on('error',()=>{});s.on('data',(c)=>{process.stdout.write(c.length+'\\n');s.end(ok);});})
       .listen(${JSON.stringify(path)},()=>{require('fs').chmodSync(${JSON.stringify(path)},0o666);process.stdout.write('ready\\n');});`;
-  // cwd: the checkout may be a folder this uid cannot enter (node would exit at once)
-  const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, cwd: sub, stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '' } });
+  // cwd: the checkout may be a folder this uid cannot enter (node would exit at once).
+  // Through env -i: tap's process-info hook adds its loader (inside the checkout) to every
+  // node child it sees, and this uid may not be able to read it.
+  const child = spawn('env', ['-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, process.execPath, '-e', script], { uid, gid: uid, cwd: sub, stdio: ['ignore', 'pipe', 'inherit'] });
   let received = 0;
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
