@@ -107,7 +107,7 @@ export class AdminSocket {
         try {
           user(name);
           const d = await a.setPasswordChecked(name, pw, 'admin', actor, { mustChange: b.must_change_password === true });
-          if (d.reason !== 'ok') return send(res, d.reason === 'password_rejected' ? 422 : 503, { error: { reason: d.reason, message: d.message } });
+          if (d.reason !== 'ok') return send(res, d.reason === 'password_rejected' ? 422 : d.reason === 'unknown_user' ? 404 : 503, { error: { reason: d.reason, message: d.message } });
           return send(res, 200, { user: adminView(user(name), a.now()) });
         } finally { pw.fill(0); }
       }

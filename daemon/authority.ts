@@ -50,6 +50,12 @@ export interface AccountInput {
   services?: string[]; groups?: string[]; enabled?: boolean; must_change_password?: boolean;
 }
 
+/** How often prove judges a password again when the account changed while it hashed. */
+const PROVE_ROUNDS = 3;
+
+/** Thrown inside a store change to abort it: the account is not the one the change was for. */
+class Changed extends Error {}
+
 export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
@@ -118,6 +124,14 @@ export class Authority {
   /**
    * Prove a password for `name`. Returns the account when proven, or a deny decision.
    * Shared by authenticate, change password and profile.
+   *
+   * A proof belongs to one account: its identity (rid, never reused) and the version
+   * whose verifiers matched. The store may change while the slow hash runs, so after it
+   * the name must still belong to the same identity: a deleted and re-created "alice" is
+   * another account, and the old password proves nothing for her. When the same account
+   * changed meanwhile (another login's lazy upgrade, an admin's edit), the password is
+   * judged again against the account as it is now (usually a cache hit), at most
+   * PROVE_ROUNDS times.
    */
   private async prove(req: AuthRequest): Promise<{ account: Account; cached: boolean } | Decision> {
     const name = lookupName(req.user) ?? `\0invalid:${req.user.slice(0, 40)}`;
@@ -126,28 +140,37 @@ export class Authority {
     const persisted = this.lockedUntil(acct);
     if (persisted) return this.decide('locked_out', { retry_after: Math.ceil((persisted - this.now()) / 1000) });
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
-    if (acct && this.cache.check(acct.name, req.password, acct.version)) return { account: acct, cached: true };
-    let result: 'ok' | 'bad' | 'none';
-    try {
-      result = await this.verifier.check(acct?.verifiers, req.password);
-    } catch (e) {
-      if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
-      throw e;
-    }
-    // the account may have changed while we hashed: judge against the current one
-    const now = acct ? this.store.account(acct.name) : undefined;
-    if (result === 'ok' && acct && now && now.version === acct.version) {
+    for (let round = 0; ; round++) {
+      if (round === PROVE_ROUNDS) return this.decide('busy', { retry_after: 1 }, 'the account changed while the password was checked; try again');
+      if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
+      let result: 'ok' | 'bad' | 'none';
+      try {
+        result = await this.verifier.check(acct?.verifiers, req.password);
+      } catch (e) {
+        if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
+        throw e;
+      }
+      if (result !== 'ok' || !acct) break;
+      const now = this.sameAccount(acct);
+      if (!now) break; // deleted, or the name is another account now: not proven
+      if (now.version !== acct.version) { acct = now; continue; }
+      const up = await this.upgradeIfNeeded(now, req.password);
+      if (!up) { // changed while the new verifier was made: judge again
+        const again = this.sameAccount(now);
+        if (!again) break;
+        acct = again;
+        continue;
+      }
       this.limiter.success(name);
-      acct = await this.upgradeIfNeeded(now, req.password);
-      this.cache.put(acct.name, req.password, acct.version);
-      return { account: acct, cached: false };
+      this.cache.put(up.rid, up.name, req.password, up.version);
+      return { account: up, cached: false };
     }
     const lockStarts = this.limiter.fail(name, req.source);
     if (lockStarts !== null) {
       this.log.warn({ audit: 'lockout', user: req.user.slice(0, 64), source: req.source.slice(0, 128), until: new Date(lockStarts).toISOString() });
-      if (now) {
+      if (acct) {
         await this.store.mutate((d) => {
-          const a = d.accounts[now.name];
+          const a = d.accounts[name];
           if (a) { a.lockout_until = lockStarts; a.version += 1; }
         }).catch((e) => this.log.error({ err: (e as Error).message }, 'could not persist lockout'));
       }
@@ -156,27 +179,42 @@ export class Authority {
     return this.decide('bad_credentials');
   }
 
-  /** Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. */
-  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account> {
+  /** The account that has `a`'s name now, if it is still the same identity (rid). */
+  private sameAccount(a: Account): Account | undefined {
+    const now = this.store.account(a.name);
+    return now && now.rid === a.rid ? now : undefined;
+  }
+
+  /**
+   * Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. Returns
+   * the account as upgraded (or as it was, when nothing needed doing or the upgrade
+   * failed), or null when the account changed while the new verifier was made (then
+   * nothing is written: it may be another account with the same name by now).
+   */
+  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account | null> {
     if (!this.verifier.outdated(a.verifiers)) return a;
+    let v;
     try {
-      const v = await this.verifier.make(pw);
-      const version = a.version;
+      v = await this.verifier.make(pw);
+    } catch (e) {
+      this.log.error({ user: a.name, err: (e as Error).message }, 'verifier upgrade failed; login allowed with the old verifier');
+      return a;
+    }
+    try {
       const upgraded = await this.store.mutate((d) => {
         const x = d.accounts[a.name];
-        if (!x || x.version !== version) return null; // changed meanwhile: leave it
+        if (!x || x.rid !== a.rid || x.version !== a.version) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
         x.version += 1;
         return x;
       });
-      if (upgraded) {
-        this.log.info({ audit: 'verifier_upgrade', user: a.name });
-        return this.store.account(a.name) ?? a;
-      }
+      this.log.info({ audit: 'verifier_upgrade', user: a.name });
+      return upgraded;
     } catch (e) {
+      if (e instanceof Changed) return null;
       this.log.error({ user: a.name, err: (e as Error).message }, 'verifier upgrade failed; login allowed with the old verifier');
+      return a;
     }
-    return a;
   }
 
   /**
@@ -232,16 +270,25 @@ export class Authority {
     return this.delayFailure(d);
   }
 
-  /** Change one's own password: the old one must be proven. must_change_password does not block this. */
+  /**
+   * Change one's own password: the old one must be proven. must_change_password does not
+   * block this. The write is tied to the proof: the same identity and the same version
+   * (nothing changed while the new verifier was made). When the account changed, the
+   * whole change is tried once more from the proof, which then answers for the account
+   * as it is (a re-created "alice" does not take the old password).
+   */
   async changePassword(req: AuthRequest & { newPassword: Uint8Array }): Promise<Decision> {
-    const r = await this.prove(req);
-    let d: Decision;
-    if ('reason' in r) d = r;
-    else {
-      const reason = this.policy(r.account, canonicalService(this.cfg, req.service));
-      if (reason !== 'ok' && reason !== 'must_change_password') d = this.decide(reason);
-      else d = await this.setPasswordChecked(r.account.name, req.newPassword, req.channel, r.account.name);
+    const service = canonicalService(this.cfg, req.service);
+    let d: Decision | undefined;
+    for (let attempt = 0; attempt < 2 && !d; attempt++) {
+      const r = await this.prove(req);
+      if ('reason' in r) { d = r; break; }
+      const reason = this.policy(r.account, service);
+      if (reason !== 'ok' && reason !== 'must_change_password') { d = this.decide(reason); break; }
+      const w = await this.writePassword(r.account, req.newPassword, req.channel, r.account.name, { sameVersion: true });
+      if (w !== 'changed') d = w;
     }
+    d ??= this.decide('busy', { retry_after: 1 }, 'the account changed while the password was being changed; nothing was changed; try again');
     this.audit(req, d, 'change_password');
     return this.delayFailure(d);
   }
@@ -249,10 +296,41 @@ export class Authority {
   /**
    * Set a password on behalf of a trusted caller (root via PAM chauthtok, Samba's LDAP
    * password modify, the admin). Policy-checked like every other path.
+   *
+   * The write is tied to the account the name meant when the request arrived (its rid):
+   * if it was deleted, or deleted and re-created, while the new verifier was made,
+   * nothing is written. `allow` judges the account as it is when the write lands (a
+   * refusal decision, or null to go ahead).
    */
-  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean } = {}): Promise<Decision> {
+  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null } = {}): Promise<Decision> {
     const a = this.store.account(name);
     if (!a) return this.decide('unknown_user');
+    const w = await this.writePassword(a, pw, channel, actor, opts);
+    return w === 'changed' ? this.decide('unknown_user', {}, `${name} was deleted or replaced while the new password was prepared; nothing was changed`) : w;
+  }
+
+  /**
+   * Root sets a password without the old one (PAM chauthtok as root, on the privileged
+   * socket): only for an account that exists and may use the service. A lockout or a
+   * pending must-change does not block it: a reset by root is how a locked user gets back in.
+   */
+  async rootSetPassword(req: { user: string; service: string; newPassword: Uint8Array; source: string; channel: Channel }): Promise<Decision> {
+    const d = this.authorize(req); // answers and audits the ask
+    const name = lookupName(req.user);
+    if (!name || (d.reason !== 'ok' && d.reason !== 'must_change_password' && d.reason !== 'locked_out')) return d;
+    const service = canonicalService(this.cfg, req.service);
+    return this.setPasswordChecked(name, req.newPassword, req.channel, `root via PAM ${req.service.slice(0, 64)}`, {
+      allow: (x) => { const r = this.policy(x, service); return r === 'ok' || r === 'must_change_password' ? null : this.decide(r); },
+    });
+  }
+
+  /**
+   * Replace every verifier of `a` in one durable change. 'changed' when `a` is not the
+   * account under its name any more (another rid, or none), or, with sameVersion, when
+   * it changed at all: then nothing was written.
+   */
+  private async writePassword(a: Account, pw: Uint8Array, channel: Channel, actor: string,
+    opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null; sameVersion?: boolean }): Promise<Decision | 'changed'> {
     const problems = passwordProblems(pw, a.name, this.cfg.password_policy);
     if (problems.length) return this.decide('password_rejected', {}, `the new password needs ${problems.join('; ')}`);
     let v;
@@ -260,10 +338,13 @@ export class Authority {
       if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
       throw e;
     }
+    let refused: Decision | null = null;
     try {
       await this.store.mutate((d) => {
-        const x = d.accounts[name];
-        if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
+        const x = d.accounts[a.name];
+        if (!x || x.rid !== a.rid || (opts.sameVersion && x.version !== a.version)) throw new Changed();
+        refused = opts.allow?.(x) ?? null;
+        if (refused) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
         x.password_changed_at = this.now();
         x.must_change_password = opts.mustChange ?? false;
@@ -271,16 +352,16 @@ export class Authority {
         x.version += 1;
       });
     } catch (e) {
-      if (e instanceof NasauthError && e.code === 'NASAUTH_NOT_FOUND') return this.decide('unknown_user');
+      if (e instanceof Changed) return refused ?? 'changed';
       if (e instanceof NasauthError && e.code === 'NASAUTH_STORE_IO') {
-        this.log.error({ user: name, err: e.message }, 'password change not recorded: the store cannot be written');
+        this.log.error({ user: a.name, err: e.message }, 'password change not recorded: the store cannot be written');
         return this.decide('unavailable', {}, 'the password could not be saved (the NAS storage is full or failing); nothing was changed');
       }
       throw e;
     }
-    this.cache.forget(name);
-    this.limiter.unlock(name);
-    this.log.info({ audit: 'password_set', user: name, by: actor, channel });
+    this.cache.forget(a.rid);
+    this.limiter.unlock(a.name);
+    this.log.info({ audit: 'password_set', user: a.name, by: actor, channel });
     return this.decide('ok');
   }
 
@@ -341,13 +422,16 @@ export class Authority {
   }
 
   async delUser(name: string, actor: string): Promise<void> {
-    await this.store.mutate((d) => {
-      if (!d.accounts[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+    const gone = await this.store.mutate((d) => {
+      const a = d.accounts[name];
+      if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
       delete d.accounts[name];
       for (const g of Object.values(d.groups)) if (g.members.includes(name)) { g.members = g.members.filter((m) => m !== name); g.version += 1; }
+      return a;
     });
-    this.cache.forget(name);
+    this.cache.forget(gone.rid);
     this.limiter.unlock(name);
+    this.recent.delete(name);
     this.log.info({ audit: 'user_del', user: name, by: actor });
   }
 
@@ -395,7 +479,7 @@ export class Authority {
       x.version += 1;
       return x;
     });
-    this.cache.forget(name);
+    this.cache.forget(a.rid);
     this.log.info({ audit: 'user_set', user: name, fields: Object.keys(patch), by: actor });
     return a;
   }
@@ -478,7 +562,10 @@ export class Authority {
       }
       return plan.report;
     });
-    for (const a of report.accounts) if (a.outcome === 'update') this.cache.forget(a.name);
+    for (const a of report.accounts) {
+      const rid = a.outcome === 'update' ? this.store.account(a.name)?.rid : undefined;
+      if (rid !== undefined) this.cache.forget(rid);
+    }
     this.log.info({ audit: 'import', by: actor, ...report.summary });
     return report;
   }
