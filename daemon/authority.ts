@@ -231,7 +231,7 @@ export class Authority {
     return d;
   }
 
-  async authenticate(req: AuthRequest): Promise<Decision> {
+  async authenticate(req: AuthRequest, op: 'authenticate' | 'profile' = 'authenticate'): Promise<Decision> {
     const service = canonicalService(this.cfg, req.service);
     let d: Decision;
     const r = await this.prove(req);
@@ -241,8 +241,8 @@ export class Authority {
       const reason = this.policy(r.account, service);
       d = this.decide(reason, { cached: r.cached, profile: profileOf(r.account) });
     }
-    this.count(d.reason, service ?? 'unknown', d.cached ?? false);
-    this.audit(req, d);
+    if (op === 'authenticate') this.count(d.reason, service ?? 'unknown', d.cached ?? false);
+    this.audit(req, d, op);
     return this.delayFailure(d);
   }
 
@@ -262,12 +262,13 @@ export class Authority {
     return d;
   }
 
-  /** The user's own profile, after proving the password. */
+  /**
+   * The user's own profile, after proving the password, under the same policy as
+   * authenticate for the service (the dashboard's): a disabled, service-denied or
+   * must-change account is refused with its real reason (and its profile, as there).
+   */
   async profile(req: AuthRequest): Promise<Decision> {
-    const r = await this.prove(req);
-    const d = 'reason' in r ? r : this.decide('ok', { profile: profileOf(r.account), cached: r.cached });
-    this.audit(req, d, 'profile');
-    return this.delayFailure(d);
+    return this.authenticate(req, 'profile');
   }
 
   /**
