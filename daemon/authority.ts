@@ -20,6 +20,7 @@ import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { planImport, type ImportReport } from './import';
 import type { Sources } from './import-parse';
+import { identify } from './crypt';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
 
@@ -50,6 +51,45 @@ export interface AccountInput {
   services?: string[]; groups?: string[]; enabled?: boolean; must_change_password?: boolean;
 }
 
+// ---- what the surfaces may read --------------------------------------------------
+// A surface renders these; it never reads the store or decides policy itself
+// (test/layers.test.ts checks that no surface touches the store).
+
+/** What the admin sees of an account: everything but the verifiers themselves. */
+export interface AccountView extends Profile {
+  enabled: boolean; rid: number; verifier: string; nt_hash: boolean;
+  locked_until: string | null; created_at: string; version: number;
+}
+
+/** What smbd may see of one account, decided by the same policy as every other login. */
+export interface SmbAccount {
+  name: string; rid: number; version: number; uid: number; gid: number;
+  full_name: string; email: string | null;
+  /** the NT hash smbd proves a password with; null: every SMB login fails */
+  nt: string | null;
+  /** why SMB refuses the account after the right password (smbd's "disabled"), or null */
+  closed: string | null;
+  /** locked out now (nasauth's persisted lockout or the in-memory one) */
+  locked: boolean;
+  must_change: boolean;
+  /** ms since epoch: when the password was set (creation when never) */
+  password_last_set: number;
+}
+/** A group as smbd and NSS see it: a NAS group, or a service group nasauth renders. */
+export interface RenderedGroup { name: string; gid: number; members: string[]; service: string | null }
+/** Everything the LDAP view renders for smbd, as of one store generation and config. */
+export interface SmbDirectory { generation: number; domain_sid: string; next_rid: number; accounts: SmbAccount[]; groups: RenderedGroup[] }
+/** What the NSS files (extrausers passwd and group) hold. */
+export interface NssView {
+  accounts: Record<string, Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>>;
+  groups: Record<string, Pick<Group, 'name' | 'gid' | 'members'>>;
+}
+
+/** The one place an account's verifier kind is named for people (admin view, doctor, status). */
+function verifierKind(v: Account['verifiers']): string {
+  return v.scrypt ? 'scrypt' : v.legacy ? `legacy:${identify(v.legacy) ?? 'unknown'}` : v.nt ? 'nt-only' : 'none';
+}
+
 /** How often prove judges a password again when the account changed while it hashed. */
 const PROVE_ROUNDS = 3;
 
@@ -73,6 +113,8 @@ export class Authority {
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
+    const prev = store.onChange;
+    store.onChange = (d) => { prev(d); this.changed(); };
   }
 
   get config(): Config { return this.cfg; }
@@ -81,6 +123,17 @@ export class Authority {
   reload(cfg: Config) {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
+    this.changed(); // policy decides group memberships: what was rendered may be out of date
+  }
+
+  private listeners: Array<() => void> = [];
+  /** `fn` runs after every durable change and every config reload (surfaces re-render). */
+  onChange(fn: () => void) { this.listeners.push(fn); }
+  private changed() {
+    this.smbDir = null;
+    for (const fn of this.listeners) {
+      try { fn(); } catch (e) { this.log.error({ err: (e as Error).message }, 'a listener failed after a change'); }
+    }
   }
 
   private decide(reason: Reason, extra: Partial<Decision> = {}, message?: string): Decision {
@@ -366,6 +419,159 @@ export class Authority {
     return this.decide('ok');
   }
 
+  // ---- what the surfaces may read ------------------------------------------------
+
+  /** Whether the account may use the service (enabled, listed, allowed for its role). */
+  private mayUse(a: Account, service: string): boolean {
+    return a.enabled && a.services.includes(service) && (this.cfg.services[service]?.roles.includes(a.role) ?? false);
+  }
+
+  /**
+   * Why SMB (smbd, Time Machine over SMB) refuses the account after the right password,
+   * or null. The same policy as every other login: disabled, or neither smb nor
+   * timemachine allowed. Which share an SMB account may use is the service groups' job.
+   */
+  private smbClosed(a: Account): string | null {
+    if (!a.enabled) return 'the account is disabled';
+    if (!this.mayUse(a, 'smb') && !this.mayUse(a, 'timemachine')) return 'the account may not use smb or timemachine';
+    return null;
+  }
+
+  private isLocked(a: Account): boolean {
+    return this.lockedUntil(a) > 0 || this.limiter.gate(a.name, '\0smb-view').kind === 'locked_out';
+  }
+
+  private smbAccountOf(a: Account): SmbAccount {
+    return {
+      name: a.name, rid: a.rid, version: a.version, uid: a.uid, gid: a.gid, full_name: a.full_name, email: a.email,
+      // served even to a refused account: smbd proves the password first and only then
+      // says why (disabled, locked, must change), like every nasauth decision
+      nt: a.verifiers.nt ?? null,
+      closed: this.smbClosed(a),
+      locked: this.isLocked(a),
+      must_change: a.must_change_password,
+      password_last_set: a.password_changed_at ?? a.created_at,
+    };
+  }
+
+  /** The groups nasauth renders per service: members are the accounts that may use it. */
+  serviceGroups(): RenderedGroup[] {
+    const accounts = this.store.accounts();
+    return Object.entries(this.cfg.service_groups).map(([service, g]) => ({
+      name: g.name, gid: g.gid, service,
+      members: accounts.filter((a) => this.mayUse(a, service)).map((a) => a.name).sort(),
+    }));
+  }
+
+  /** NAS groups and service groups together; a NAS group that takes a service group's name or gid is left out (and logged). */
+  private renderedGroups(): RenderedGroup[] {
+    const svc = this.serviceGroups();
+    const names = new Set(svc.map((g) => g.name));
+    const gids = new Set(svc.map((g) => g.gid));
+    const nas: RenderedGroup[] = [];
+    for (const g of this.store.groups()) {
+      if (names.has(g.name) || gids.has(g.gid)) {
+        this.log.error({ group: g.name, gid: g.gid }, `NAS group ${g.name} (gid ${g.gid}) clashes with a service group (config service_groups); it is not rendered until renamed or given another gid`);
+        continue;
+      }
+      nas.push({ name: g.name, gid: g.gid, members: [...g.members], service: null });
+    }
+    return [...nas, ...svc];
+  }
+
+  private smbDir: SmbDirectory | null = null;
+  /** Everything the LDAP view renders for smbd; rebuilt after each change or reload. */
+  smbDirectory(): SmbDirectory {
+    if (this.smbDir && this.smbDir.generation === this.store.generation) return this.smbDir;
+    const data = this.store.snapshot;
+    this.smbDir = {
+      generation: data.generation, domain_sid: data.domain_sid, next_rid: data.next_rid,
+      accounts: Object.values(data.accounts).map((a) => this.smbAccountOf(a)),
+      groups: this.renderedGroups(),
+    };
+    return this.smbDir;
+  }
+
+  /** One account as smbd may see it now (lockout is live), or undefined. */
+  smbAccount(name: string): SmbAccount | undefined {
+    const a = this.store.account(name);
+    return a ? this.smbAccountOf(a) : undefined;
+  }
+
+  /** What the NSS files hold: accounts, NAS groups and service groups. */
+  nssView(): NssView {
+    const groups: NssView['groups'] = Object.create(null);
+    for (const g of this.renderedGroups()) groups[g.name] = { name: g.name, gid: g.gid, members: g.members };
+    return { accounts: this.store.snapshot.accounts, groups };
+  }
+
+  private accountView(a: Account): AccountView {
+    return {
+      ...profileOf(a),
+      enabled: a.enabled,
+      rid: a.rid,
+      verifier: verifierKind(a.verifiers),
+      nt_hash: !!a.verifiers.nt,
+      locked_until: a.lockout_until && a.lockout_until > this.now() ? new Date(a.lockout_until).toISOString() : null,
+      created_at: new Date(a.created_at).toISOString(),
+      version: a.version,
+    };
+  }
+
+  /** The admin's view of one account, or undefined. */
+  userView(name: string): AccountView | undefined {
+    const a = this.store.account(name);
+    return a ? this.accountView(a) : undefined;
+  }
+  userViews(): AccountView[] { return this.store.accounts().map((a) => this.accountView(a)); }
+  groups(): Group[] { return this.store.groups(); }
+  group(name: string): Group | undefined { return this.store.group(name); }
+  /** Where the store is and how big: for status, health and metrics. */
+  storeInfo() {
+    return { file: this.store.file, generation: this.store.generation, accounts: this.store.accounts().length, groups: this.store.groups().length, domain_sid: this.store.snapshot.domain_sid };
+  }
+  /** Account names whose persisted or in-memory lockout is running now. */
+  lockedAccounts(): Array<{ name: string; until: string }> {
+    const now = this.now();
+    const out = new Map<string, string>();
+    for (const a of this.store.accounts()) if (a.lockout_until && a.lockout_until > now) out.set(a.name, new Date(a.lockout_until).toISOString());
+    for (const l of this.limiter.lockedNames()) if (this.store.account(l.name) && !out.has(l.name)) out.set(l.name, new Date(l.until).toISOString());
+    return [...out].map(([name, until]) => ({ name, until }));
+  }
+
+  // ---- what smbd tells nasauth (through the LDAP view) ------------------------------
+
+  /** smbd set a new password (Password Modify, plaintext): only for an account SMB is open to. */
+  async smbSetPassword(name: string, pw: Uint8Array): Promise<Decision> {
+    const closed = (x: Account): Decision | null => {
+      const why = this.smbClosed(x);
+      return why ? this.decide(x.enabled ? 'service_denied' : 'account_disabled', {}, `${x.name}: ${why}`) : null;
+    };
+    const a = this.store.account(name);
+    if (!a) return this.decide('unknown_user');
+    return closed(a) ?? this.setPasswordChecked(name, pw, 'ldap', 'smbd (LDAP password modify)', { allow: closed });
+  }
+
+  /** smbd counted a right password after failures: the name's failures end here too. */
+  smbFailuresCleared(name: string) { this.limiter.success(name); }
+
+  /** smbd's own count reached the lockout threshold: make it nasauth's lockout, for that account only. */
+  async smbLockout(name: string, rid: number, failures: number): Promise<void> {
+    const until = this.now() + this.cfg.rate_limit.lockout_seconds * 1000;
+    try {
+      await this.store.mutate((d) => {
+        const x = d.accounts[name];
+        if (!x || x.rid !== rid) throw new Changed();
+        x.lockout_until = until;
+        x.version += 1;
+      });
+      this.log.warn({ audit: 'lockout', user: name, source: 'smbd', failures, until: new Date(until).toISOString() }, `SMB locked ${name} out after ${failures} wrong passwords`);
+    } catch (e) {
+      if (e instanceof Changed) return;
+      this.log.error({ user: name, err: (e as Error).message }, 'could not persist the lockout smbd reported');
+    }
+  }
+
   // ---- administration (admin socket / CLI) -------------------------------------
 
   private checkServices(list: unknown): string[] {
@@ -506,13 +712,18 @@ export class Authority {
 
   async addGroup(name: string, gid: number | undefined, actor: string): Promise<Group> {
     checkName(name, 'group');
+    for (const [svc, sg] of Object.entries(this.cfg.service_groups)) {
+      if (sg.name === name) throw new NasauthError('NASAUTH_EXISTS', `"${name}" is the group nasauth renders for the ${svc} service (config service_groups.${svc}); choose another name`, 'name');
+      if (gid !== undefined && sg.gid === gid) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} belongs to the ${svc} service group (config service_groups.${svc})`, 'gid');
+    }
+    const reserved = new Set(Object.values(this.cfg.service_groups).map((sg) => sg.gid));
     const g = await this.store.mutate((d) => {
       if (d.groups[name]) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
       const used = new Set(Object.values(d.groups).map((x) => x.gid));
       let id = gid ?? this.cfg.accounts.uid_min;
       if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
       if (gid !== undefined && used.has(gid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} is already used`, 'gid');
-      while (used.has(id)) id++;
+      while (used.has(id) || reserved.has(id)) id++;
       const grp: Group = { name, gid: id, members: [], version: 1 };
       d.groups[name] = grp;
       return grp;
