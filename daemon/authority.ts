@@ -107,7 +107,8 @@ export class Authority {
   /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
   readonly auditLog: Logger;
 
-  constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
+  // private: surfaces read through the methods below, never the store (test/layers.test.ts)
+  constructor(cfg: Config, private readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
     this.auditLog = auditLogger(log);
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
