@@ -643,7 +643,8 @@ export class Authority {
     this.log.info({ audit: 'user_del', user: name, by: actor });
   }
 
-  async setUser(name: string, patch: Partial<AccountInput>, actor: string): Promise<Account> {
+  /** `opts.rid`: the change was worked out from that account; refuse it if the name is another account now. */
+  async setUser(name: string, patch: Partial<AccountInput>, actor: string, opts: { rid?: number } = {}): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
     const upd: Partial<Account> = {};
@@ -671,6 +672,7 @@ export class Authority {
     const a = await this.store.mutate((d) => {
       const x = d.accounts[name];
       if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (opts.rid !== undefined && x.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
       if (upd.uid !== undefined && Object.values(d.accounts).some((o) => o.uid === upd.uid && o.name !== name)) {
         throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${upd.uid} is already used by another account`, 'uid');
       }
@@ -696,7 +698,7 @@ export class Authority {
     const a = this.store.account(name);
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
     const list = allow ? [...new Set([...a.services, service])] : a.services.filter((s) => s !== service);
-    return this.setUser(name, { services: list }, actor);
+    return this.setUser(name, { services: list }, actor, { rid: a.rid });
   }
 
   async unlock(name: string, actor: string): Promise<void> {
@@ -747,7 +749,7 @@ export class Authority {
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${user}"`, 'name');
     if (!this.store.group(group)) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${group}"`, 'group');
     const groups = add ? [...new Set([...a.groups, group])] : a.groups.filter((g) => g !== group);
-    await this.setUser(user, { groups }, actor);
+    await this.setUser(user, { groups }, actor, { rid: a.rid });
   }
 
   /**

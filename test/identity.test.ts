@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addUser, authenticate, cleanup, cli, http, metric, readStore, startDaemon, type Daemon, type HttpReply } from './helpers/daemon';
+import { authenticate, cleanup, cli, http, metric, readStore, startDaemon, type Daemon, type HttpReply } from './helpers/daemon';
 import { mk } from './helpers/oldnas';
 import { canRun } from './helpers/env';
 import { waitFor } from './helpers/wait';
@@ -53,14 +53,15 @@ async function inFlight(t: Test, d: Daemon, request: () => Promise<HttpReply>, m
   return p;
 }
 
-/** The admin deletes NAME and adds a new account with the same name. */
-async function recreate(d: Daemon, name: string, flags: string[], password = NEW) {
-  const del = await cli(d, ['user', 'del', name]);
-  if (del.code !== 0) throw new Error(`user del ${name}: ${del.stderr}`);
-  if (flags.includes('--no-password')) {
-    const r = await cli(d, ['user', 'add', name, ...flags]);
-    if (r.code !== 0) throw new Error(`user add ${name}: ${r.stderr}`);
-  } else await addUser(d, name, password, flags);
+/**
+ * The admin deletes NAME and adds a new account with the same name, over the admin socket
+ * (what the CLI does, without starting two CLI processes inside the window).
+ */
+async function recreate(d: Daemon, name: string, services: string[], password: string | null = NEW) {
+  const del = await http(d.admin, 'DELETE', `/v1/admin/users/${name}`);
+  if (del.status !== 200) throw new Error(`delete ${name}: ${del.text}`);
+  const add = await http(d.admin, 'POST', '/v1/admin/users', { name, services, ...(password === null ? {} : { password }) });
+  if (add.status !== 201) throw new Error(`add ${name}: ${add.text}`);
 }
 
 const samba = sambaSkipReason();
@@ -73,7 +74,7 @@ t.teardown(async () => { await s?.stop(); await d?.stop(); if (d) cleanup(d); })
 
 t.test('delete, then add with a new password, while a login with the old password hashes', async (t) => {
   const old = await importSlow(t, d, 'alice', 1001);
-  const r = await inFlight(t, d, () => authenticate(d, 'alice', OLD, 'smb'), () => recreate(d, 'alice', ['--services', 'smb,dashboard']));
+  const r = await inFlight(t, d, () => authenticate(d, 'alice', OLD, 'smb'), () => recreate(d, 'alice', ['smb', 'dashboard']));
   const now = readStore(d).accounts.alice;
   t.not(now.rid, old.rid, 'the new alice is another identity (a new rid)');
   t.equal(r.body.reason, 'bad_credentials', 'the old password does not log in to the new alice');
@@ -87,7 +88,7 @@ t.test('delete, then add with a new password, while a login with the old passwor
 
 t.test('the lazy upgrade never writes the old password into a new account', async (t) => {
   const old = await importSlow(t, d, 'bob', 1002);
-  const r = await inFlight(t, d, () => authenticate(d, 'bob', OLD, 'smb'), () => recreate(d, 'bob', ['--no-password', '--services', 'smb,dashboard']));
+  const r = await inFlight(t, d, () => authenticate(d, 'bob', OLD, 'smb'), () => recreate(d, 'bob', ['smb', 'dashboard'], null));
   t.equal(r.body.reason, 'bad_credentials', 'the old password does not log in to the new bob');
   const now = readStore(d).accounts.bob;
   t.not(now.rid, old.rid);
@@ -108,7 +109,7 @@ t.test('the lazy upgrade never writes the old password into a new account', asyn
 t.test('a password change in flight does not set the new account\'s password', async (t) => {
   const old = await importSlow(t, d, 'carol', 1003);
   const change = () => http(d.query, 'POST', '/v1/password', { user: 'carol', old_password: OLD, new_password: 'Changed-pass-3', service: 'dashboard' });
-  const r = await inFlight(t, d, change, () => recreate(d, 'carol', ['--services', 'smb,dashboard']));
+  const r = await inFlight(t, d, change, () => recreate(d, 'carol', ['smb', 'dashboard']));
   t.not(r.body.reason, 'ok', `the change is refused: ${r.body.reason}`);
   const now = readStore(d).accounts.carol;
   t.not(now.rid, old.rid);
@@ -121,8 +122,8 @@ t.test('the same account changed while hashing (not re-created): the proof still
   // against the account as it is now, and succeeds
   await importSlow(t, d, 'dora', 1004);
   const r = await inFlight(t, d, () => authenticate(d, 'dora', OLD, 'smb'), async () => {
-    const set = await cli(d, ['user', 'set', 'dora', '--email', 'dora@example.com']);
-    if (set.code !== 0) throw new Error(set.stderr);
+    const set = await http(d.admin, 'PATCH', '/v1/admin/users/dora', { email: 'dora@example.com' });
+    if (set.status !== 200) throw new Error(set.text);
   });
   t.equal(r.body.reason, 'ok', 'the same account, still the same password: accepted');
   t.equal(r.body.user.email, 'dora@example.com', 'with the profile as it is now');

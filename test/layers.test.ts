@@ -31,8 +31,10 @@ function files(dir: string): string[] {
 
 interface Finding { file: string; line: number; what: string }
 
+let cached: ts.Program | null = null;
 function check(sourceFiles: string[], logic: (file: string) => boolean): Finding[] {
-  const program = ts.createProgram(sourceFiles, { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, skipLibCheck: true, noEmit: true, types: ['node'] });
+  cached ??= ts.createProgram(sourceFiles, { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, esModuleInterop: true, skipLibCheck: true, noEmit: true, types: ['node'] });
+  const program = cached;
   const checker = program.getTypeChecker();
   const storeFile = join(DAEMON, 'store.ts');
   const out: Finding[] = [];
