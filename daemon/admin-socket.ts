@@ -9,6 +9,7 @@ import type { Account } from './store';
 import type { Sources } from './import-parse';
 import { identify } from './crypt';
 import { diagnose, type DoctorHook } from './doctor';
+import type { Upstream } from './upstream/upstream';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
 
@@ -29,6 +30,14 @@ export function adminView(a: Account, now: number) {
     locked_until: a.lockout_until && a.lockout_until > now ? new Date(a.lockout_until).toISOString() : null,
     created_at: new Date(a.created_at).toISOString(),
     version: a.version,
+    ...(a.upstream ? {
+      directory: {
+        dn: a.upstream.dn, seen_at: new Date(a.upstream.seen_at).toISOString(),
+        verified_at: a.upstream.verified_at ? new Date(a.upstream.verified_at).toISOString() : null,
+        nt_from: a.verifiers.nt ? a.upstream.nt_from : null, disabled: a.upstream.disabled,
+        removed_at: a.upstream.removed_at ? new Date(a.upstream.removed_at).toISOString() : null,
+      },
+    } : {}),
   };
 }
 
@@ -39,6 +48,8 @@ export function legacyKind(h: string): string {
 export class AdminSocket {
   private server: Server;
   readonly doctorHooks: DoctorHook[] = [];
+  /** the directory follower, when upstream.enabled (routes /v1/admin/upstream) */
+  upstream: Upstream | null = null;
   constructor(private auth: Authority, private version: string, private extraStatus: () => Record<string, unknown> = () => ({})) {
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
@@ -68,6 +79,11 @@ export class AdminSocket {
     };
     const pwOf = (b: Record<string, unknown>, key = 'password') => (b[key] === undefined || b[key] === null ? null : Buffer.from(str(b, key), 'utf8'));
     if (kind === 'status' && m === 'GET') return send(res, 200, this.status());
+    if (kind === 'upstream') {
+      if (!this.upstream) throw new HttpError(404, 'bad_request', 'this NAS follows no directory (upstream.enabled is false)');
+      if (!name && m === 'GET') return send(res, 200, { upstream: this.upstream.status() });
+      if (name === 'refresh' && m === 'POST') return send(res, 200, { report: await this.upstream.refresh(`admin (${actor})`) });
+    }
     if (kind === 'doctor' && m === 'GET') {
       const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
       const service = q.get('service');

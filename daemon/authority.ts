@@ -20,12 +20,15 @@ import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { planImport, type ImportReport } from './import';
 import type { Sources } from './import-parse';
+import type { UpstreamHooks } from './upstream/hooks';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
 
 export interface Profile {
   name: string; uid: number; gid: number; role: Role; email: string | null; full_name: string;
   services: string[]; groups: string[]; password_changed_at: string | null; must_change_password: boolean;
+  /** where the account comes from: this NAS, or the directory it follows (docs/directory.md) */
+  source: 'local' | 'directory';
 }
 export interface Decision {
   reason: Reason;
@@ -42,6 +45,7 @@ export function profileOf(a: Account): Profile {
     services: [...a.services], groups: [...a.groups],
     password_changed_at: a.password_changed_at ? new Date(a.password_changed_at).toISOString() : null,
     must_change_password: a.must_change_password,
+    source: a.source ?? 'local',
   };
 }
 
@@ -60,6 +64,8 @@ export class Authority {
   private cfg: Config;
   /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
   readonly auditLog: Logger;
+  /** the directory this NAS follows (daemon/upstream/), when upstream.enabled */
+  upstream: UpstreamHooks | null = null;
 
   constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
@@ -126,10 +132,15 @@ export class Authority {
     const persisted = this.lockedUntil(acct);
     if (persisted) return this.decide('locked_out', { retry_after: Math.ceil((persisted - this.now()) / 1000) });
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
-    if (acct && this.cache.check(acct.name, req.password, acct.version)) return { account: acct, cached: true };
-    let result: 'ok' | 'bad' | 'none';
+    // directory accounts (and names unknown here) are proven by daemon/upstream/
+    const up = this.upstream?.owns(name, acct) ? await this.upstream.prove(name, req.password, acct) : null;
+    if (up?.kind === 'decision') return up.decision;
+    if (up?.kind === 'ok') { this.limiter.success(name); return { account: up.account, cached: up.cached }; }
+    if (up) acct = up.account;
+    if (!up && acct && this.cache.check(acct.name, req.password, acct.version)) return { account: acct, cached: true };
+    let result: 'ok' | 'bad' | 'none' = 'bad';
     try {
-      result = await this.verifier.check(acct?.verifiers, req.password);
+      if (!up) result = await this.verifier.check(acct?.verifiers, req.password);
     } catch (e) {
       if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
       throw e;
@@ -240,7 +251,7 @@ export class Authority {
     else {
       const reason = this.policy(r.account, canonicalService(this.cfg, req.service));
       if (reason !== 'ok' && reason !== 'must_change_password') d = this.decide(reason);
-      else d = await this.setPasswordChecked(r.account.name, req.newPassword, req.channel, r.account.name);
+      else d = await this.setPasswordChecked(r.account.name, req.newPassword, req.channel, r.account.name, { oldPassword: req.password });
     }
     this.audit(req, d, 'change_password');
     return this.delayFailure(d);
@@ -250,9 +261,11 @@ export class Authority {
    * Set a password on behalf of a trusted caller (root via PAM chauthtok, Samba's LDAP
    * password modify, the admin). Policy-checked like every other path.
    */
-  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean } = {}): Promise<Decision> {
+  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; oldPassword?: Uint8Array } = {}): Promise<Decision> {
     const a = this.store.account(name);
     if (!a) return this.decide('unknown_user');
+    // a directory account's password changes in the directory first (daemon/upstream/)
+    if (a.source === 'directory' && this.upstream) return this.upstream.setPassword(a, pw, channel, actor, opts.oldPassword ?? null);
     const problems = passwordProblems(pw, a.name, this.cfg.password_policy);
     if (problems.length) return this.decide('password_rejected', {}, `the new password needs ${problems.join('; ')}`);
     let v;
@@ -341,6 +354,7 @@ export class Authority {
   }
 
   async delUser(name: string, actor: string): Promise<void> {
+    this.upstream?.guard('user', name, 'delete');
     await this.store.mutate((d) => {
       if (!d.accounts[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
       delete d.accounts[name];
@@ -354,6 +368,7 @@ export class Authority {
   async setUser(name: string, patch: Partial<AccountInput>, actor: string): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
+    this.upstream?.guard('user', name, 'change');
     const upd: Partial<Account> = {};
     if ('email' in patch) upd.email = checkEmail(patch.email);
     if ('full_name' in patch) upd.full_name = checkFullName(patch.full_name);
@@ -437,6 +452,7 @@ export class Authority {
   }
 
   async delGroup(name: string, actor: string): Promise<void> {
+    this.upstream?.guard('group', name, 'delete');
     await this.store.mutate((d) => {
       if (!d.groups[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${name}"`, 'name');
       delete d.groups[name];
@@ -449,6 +465,7 @@ export class Authority {
     const a = this.store.account(user);
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${user}"`, 'name');
     if (!this.store.group(group)) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${group}"`, 'group');
+    this.upstream?.guard('group', group, 'change the members of');
     const groups = add ? [...new Set([...a.groups, group])] : a.groups.filter((g) => g !== group);
     await this.setUser(user, { groups }, actor);
   }
