@@ -77,6 +77,7 @@ export class Upstream implements UpstreamHooks {
   private refreshTimer: NodeJS.Timeout | null = null;
   private nextRefreshAt: number | null = null;
   private refreshing: Promise<RefreshReport> | null = null;
+  private queued: Promise<RefreshReport> | null = null;
   private lastRefresh: RefreshReport | null = null;
   /** names the directory and a local account both claim (from the last refresh or login) */
   readonly clashes = new Map<string, string>();
@@ -439,8 +440,14 @@ export class Upstream implements UpstreamHooks {
 
   /** Read every user and group (paged) and bring the store in line. One at a time. */
   refresh(why: string): Promise<RefreshReport> {
-    if (!this.refreshing) this.refreshing = this.doRefresh(why).finally(() => { this.refreshing = null; });
-    return this.refreshing;
+    if (!this.refreshing) {
+      this.refreshing = this.doRefresh(why).finally(() => { this.refreshing = null; });
+      return this.refreshing;
+    }
+    // one is running: it may have read the directory before the caller's reason to ask,
+    // so one more follows it (and every caller meanwhile shares that one)
+    this.queued ??= this.refreshing.catch(() => undefined).then(() => { this.queued = null; return this.refresh(why); });
+    return this.queued;
   }
 
   private async doRefresh(why: string): Promise<RefreshReport> {
