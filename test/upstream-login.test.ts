@@ -11,7 +11,7 @@ import { canRun } from './helpers/env';
 import {
   PEOPLE, SERVICE_PW, makeCa, posixGroupLdif, serverCert, slapdMissing, startSlapd, upstreamConfig, userLdif, writeSecret, type Slapd,
 } from './helpers/slapd';
-import { waitFor } from './helpers/wait';
+import { waitFor, waitForMatch } from './helpers/wait';
 
 if (!canRun(t, slapdMissing(), { installable: process.getuid?.() === 0 })) {
   // reported by canRun
@@ -86,7 +86,7 @@ if (!canRun(t, slapdMissing(), { installable: process.getuid?.() === 0 })) {
     t.equal((await authenticate(d, 'nobody-here', 'Pass-a-one-1')).body.reason, 'bad_credentials');
     t.equal((await authenticate(d, 'alice', '')).body.reason, 'bad_credentials', 'an empty password is never sent as an (anonymous) bind');
     t.equal((await authenticate(d, 'lowuid', 'Low-uid-pass-1')).body.reason, 'bad_credentials', 'a uid below upstream.min_uid is no NAS account');
-    t.match(d.logs(), /"upstream":"skipped","user":"lowuid"[^\n]*must be an integer from 1000/, 'the log says why');
+    await waitForMatch('the log to say why', d.logs, /"upstream":"skipped","user":"lowuid"[^\n]*must be an integer from 1000/);
   });
 
   t.test('hostile names never widen the search', async (t) => {

@@ -44,7 +44,13 @@ const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUN
 const MAX_IDLE_AUTH = 2;
 const IDLE_AUTH_MS = 60_000;
 
-interface Conn { client: Client; url: string; sockets: Set<net.Socket>; used: number }
+/**
+ * One connection. ldapts does not notice when a connection upgraded by StartTLS closes
+ * (it watches the plain socket only), so liveness is tracked here: any of our sockets
+ * closing makes the connection dead, and whatever waits on it fails at once.
+ */
+interface Conn { client: Client; url: string; sockets: Set<net.Socket>; used: number; dead: boolean; why?: DirectoryError; waiters: Set<(e: Error) => void> }
+const alive = (c: Conn) => !c.dead && c.client.isConnected;
 
 export interface SearchSpec { base: string; filter: Filter; attributes: string[]; sizeLimit?: number }
 
@@ -88,7 +94,8 @@ export function classify(e: unknown, url: string, phase: 'connect' | 'service_bi
     return new DirectoryError('service_bind', `${at}: the directory refused nasauth's service identity (upstream.bind_dn): check upstream.bind_secret_file`, url);
   }
   if (NET_CODES.has(code) || /Connection timeout|Connection closed|Socket error|socket hang up|not established|reconnect refused/i.test(msg)) {
-    return new DirectoryError('unreachable', `${at}: cannot connect: ${code || msg.split('\n')[0]}`, url);
+    const why = code || (/Connection timeout/i.test(msg) ? 'no connection within upstream.connect_timeout_ms' : /closed|Socket error|hang up/i.test(msg) ? 'the connection closed' : msg.split('\n')[0]);
+    return new DirectoryError('unreachable', `${at}: cannot connect: ${why}`, url);
   }
   if (/timed out/i.test(msg)) return new DirectoryError('timeout', `${at}: no answer in time`, url);
   const name = (e as Error)?.name ?? '';
@@ -102,10 +109,21 @@ export function classify(e: unknown, url: string, phase: 'connect' | 'service_bi
   return new DirectoryError('refused', `${at}: ${name || 'error'}: ${msg.split('\n')[0]}`, url);
 }
 
-function kill(c: Conn | null | undefined) {
+/** Close a connection; whatever else waits on it fails with `why` (or "closed"). */
+function kill(c: Conn | null | undefined, why?: DirectoryError) {
   if (!c) return;
-  for (const s of c.sockets) s.destroy();
+  if (why && !c.why) c.why = why;
+  died(c);
   c.sockets.clear();
+}
+
+function died(c: Conn) {
+  c.dead = true;
+  const e = c.why ?? new DirectoryError('unreachable', `${c.url.replace(/\/+$/, '')}: cannot connect: the connection closed`, c.url);
+  const ws = [...c.waiters];
+  c.waiters.clear();
+  for (const w of ws) w(e);
+  for (const s of c.sockets) s.destroy();
 }
 
 /** Race `p` against the deadline; past it the connection is destroyed and 'timeout' thrown. */
@@ -113,12 +131,17 @@ async function within<T>(c: Conn, deadline: number, p: Promise<T>, what: string)
   const ms = deadline - Date.now();
   if (ms <= 0) { kill(c); p.catch(() => undefined); throw new DirectoryError('timeout', `${c.url}: no time left for ${what}`, c.url); }
   let timer: NodeJS.Timeout | undefined;
+  let waiter: ((e: Error) => void) | undefined;
   try {
     return await Promise.race([p, new Promise<never>((_, reject) => {
-      timer = setTimeout(() => { kill(c); reject(new DirectoryError('timeout', `${c.url.replace(/\/+$/, '')}: no answer to ${what} within the time limit (upstream.timeout_ms)`, c.url)); }, ms);
+      if (c.dead) { reject(c.why ?? new DirectoryError('unreachable', `${c.url.replace(/\/+$/, '')}: cannot connect: the connection closed`, c.url)); return; }
+      waiter = reject;
+      c.waiters.add(waiter);
+      timer = setTimeout(() => kill(c, new DirectoryError('timeout', `${c.url.replace(/\/+$/, '')}: no answer to ${what} within the time limit (upstream.timeout_ms)`, c.url)), ms);
     })]);
   } finally {
     clearTimeout(timer);
+    if (waiter) c.waiters.delete(waiter);
   }
 }
 
@@ -164,7 +187,12 @@ export class Directory {
   private async open(url: string, deadline: number): Promise<Conn> {
     const sockets = new Set<net.Socket>();
     let created = 0;
-    const track = <S extends net.Socket>(s: S): S => { sockets.add(s); s.once('close', () => sockets.delete(s)); return s; };
+    let conn: Conn | null = null;
+    const track = <S extends net.Socket>(s: S): S => {
+      sockets.add(s);
+      s.once('close', () => { sockets.delete(s); if (conn) died(conn); });
+      return s;
+    };
     // one connection per client: a reconnect would skip StartTLS and the bind
     const once = (make: () => net.Socket): net.Socket => {
       if (created++ > 0) {
@@ -196,7 +224,8 @@ export class Directory {
         createSecureConnection: ((opts: tls.ConnectionOptions) => track(tls.connect(opts))) as unknown as typeof tls.connect,
       });
     }
-    const c: Conn = { client, url, sockets, used: Date.now() };
+    const c: Conn = { client, url, sockets, used: Date.now(), dead: false, waiters: new Set() };
+    conn = c;
     if (scheme === 'ldap' && this.cfg.start_tls) {
       try {
         await within(c, deadline, client.startTLS(this.tlsOptions(host)), 'StartTLS');
@@ -229,7 +258,7 @@ export class Directory {
   /** The connection bound as nasauth's service identity (or anonymously). */
   private async service(deadline: number): Promise<Conn> {
     const s = this.svc;
-    if (s && s.client.isConnected && s.client.isBound) return s;
+    if (s && alive(s) && s.client.isBound) return s;
     if (s) { kill(s); this.svc = null; }
     if (this.svcOpening) return this.svcOpening;
     this.svcOpening = this.eachUrl(deadline, async (url) => {
@@ -251,7 +280,7 @@ export class Directory {
     for (let attempt = 0; ; attempt++) {
       const c = await this.service(deadline);
       try {
-        if (!c.client.isConnected || !c.client.isBound) throw new DirectoryError('unreachable', `${c.url}: connection lost`, c.url);
+        if (!alive(c) || !c.client.isBound) throw new DirectoryError('unreachable', `${c.url}: connection lost`, c.url);
         const r = await within(c, deadline, c.client.search(spec.base, { scope: 'sub', filter: spec.filter, attributes: spec.attributes, sizeLimit: spec.sizeLimit ?? 0 }), 'a search');
         c.used = Date.now();
         return r.searchEntries;
@@ -271,7 +300,7 @@ export class Directory {
     const it = c.client.searchPaginated(spec.base, { scope: 'sub', filter: spec.filter, attributes: spec.attributes, paged: { pageSize } });
     try {
       for (;;) {
-        if (!c.client.isConnected || !c.client.isBound) throw new DirectoryError('unreachable', `${c.url}: connection lost`, c.url);
+        if (!alive(c) || !c.client.isBound) throw new DirectoryError('unreachable', `${c.url}: connection lost`, c.url);
         const r = await within(c, Date.now() + pageTimeoutMs, it.next(), 'a page of the refresh');
         if (r.done) return;
         c.used = Date.now();
@@ -289,14 +318,14 @@ export class Directory {
     const now = Date.now();
     while (this.idle.length) {
       const c = this.idle.pop()!;
-      if (c.client.isConnected && now - c.used < IDLE_AUTH_MS) return c;
+      if (alive(c) && now - c.used < IDLE_AUTH_MS) return c;
       kill(c);
     }
     return null;
   }
 
   private release(c: Conn, reusable: boolean) {
-    if (reusable && !this.closed && c.client.isConnected && this.idle.length < MAX_IDLE_AUTH) { c.used = Date.now(); this.idle.push(c); }
+    if (reusable && !this.closed && alive(c) && this.idle.length < MAX_IDLE_AUTH) { c.used = Date.now(); this.idle.push(c); }
     else kill(c);
   }
 

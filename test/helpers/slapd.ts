@@ -332,8 +332,8 @@ export function upstreamConfig(s: Slapd, o: { url?: string; ca?: string | null; 
 }
 
 /** Write the service identity's secret where the daemon config points (mode 0600). */
-export function writeSecret(dir: string, secret = SERVICE_PW): string {
-  const f = join(dir, 'directory.secret');
+export function writeSecret(dir: string, secret = SERVICE_PW, name = 'directory.secret'): string {
+  const f = join(dir, name);
   fs.writeFileSync(f, `${secret}\n`, { mode: 0o600 });
   return f;
 }
