@@ -392,7 +392,7 @@ export class Directory {
       } catch (e) {
         if (e instanceof DirectoryError) throw e;
         const name = (e as Error)?.name ?? '';
-        const msg = (e as Error)?.message ?? '';
+        const msg = ((e as Error)?.message ?? '').replace(/\s*Code: 0x[0-9a-f]+$/i, '');
         if (name === 'ConstraintViolationError' || name === 'UnwillingToPerformError' && /passw/i.test(msg)) throw new DirectoryRefusal('constraint', msg || 'the directory refused the new password');
         if (name === 'InsufficientAccessError') throw new DirectoryRefusal('access', msg || 'insufficient access');
         if (name === 'InvalidCredentialsError') throw new DirectoryRefusal('invalid_credentials', 'the directory refused the old password');

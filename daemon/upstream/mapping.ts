@@ -93,6 +93,14 @@ export function toGroup(e: Entry, u: UpstreamConfig): DirGroup | Skip {
   return { dn, name, gid, member_uids: values(e, u.attributes.member_uid).map((x) => x.toLowerCase()), member_dns: values(e, u.attributes.member).map(normDn) };
 }
 
+/** sambaPwdLastSet (seconds) or pwdChangedTime (generalized time) in ms, or null. */
+export function changedAt(v: string | null): number | null {
+  if (!v) return null;
+  if (/^\d{1,11}$/.test(v)) return Number(v) * 1000;
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?Z$/.exec(v);
+  return m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) : null;
+}
+
 export const isSkip = (x: unknown): x is Skip => typeof x === 'object' && x !== null && 'why' in x;
 
 export function ntFingerprint(nt: string): string {
@@ -167,7 +175,10 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   // the password changed in the directory (not through this NAS): the old one must
   // stop working here too, offline and over SMB, until the next online login
   if (u.pwd_changed !== m.pwd_changed) {
-    if (m.pwd_changed !== null && u.pwd_changed !== null && (a.verifiers.scrypt || m.nt_from === 'login')) {
+    // only a change after the directory last accepted a password here makes ours stale
+    const at = changedAt(u.pwd_changed);
+    const after = at === null || m.verified_at === null || at > m.verified_at;
+    if (m.pwd_changed !== null && u.pwd_changed !== null && after && (a.verifiers.scrypt || m.nt_from === 'login')) {
       const keepNt = m.nt_from === 'directory';
       a.verifiers = keepNt && a.verifiers.nt ? { nt: a.verifiers.nt } : {};
       if (!keepNt) m.nt_from = null;

@@ -156,6 +156,8 @@ export interface Slapd {
   /** a user's password set by the directory's admin (ldappasswd) */
   setPassword(name: string, pw: string): void;
   search(base: string, filter: string, attrs?: string[]): string;
+  /** ldapsearch as nasauth's service identity (subject to the size limit); exit code and output */
+  searchAsService(base: string, filter: string, attrs?: string[]): { code: number | null; out: string };
   /** whether the directory accepts `pw` for the user (ldapwhoami, a simple bind) */
   bindOk(name: string, pw: string): boolean;
   /** SIGKILL (a crash) and wait until it is gone */
@@ -198,7 +200,8 @@ function conf(dir: string, o: SlapdOptions): string {
     ...(o.provider ? ['moduleload syncprov'] : []),
     ...(o.memberOf ? ['moduleload memberof'] : []),
     'loglevel stats',
-    ...(o.sizeLimit ? [`sizelimit ${o.sizeLimit}`] : []),
+    // a server-side limit on plain searches; paged searches may return everything
+    ...(o.sizeLimit ? [`sizelimit size.soft=${o.sizeLimit} size.hard=${o.sizeLimit} size.pr=${o.sizeLimit} size.prtotal=unlimited`] : []),
     ...(o.tls ? [`TLSCertificateFile ${o.tls.cert}`, `TLSCertificateKeyFile ${o.tls.key}`] : []),
     'database mdb',
     `suffix "${SUFFIX}"`,
@@ -299,6 +302,10 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
         const r = spawnSync('ldapsearch', ['-x', '-H', ldapiUrl, '-D', ROOT_DN, '-w', ROOT_PW, '-LLL', '-o', 'ldif-wrap=no', '-b', base, filter, ...attrs], { encoding: 'utf8', timeout: 30_000 });
         if (r.status !== 0 && r.status !== 32) throw new Error(`ldapsearch failed: ${r.stderr}`);
         return r.stdout;
+      },
+      searchAsService: (base, filter, attrs = ['1.1']) => {
+        const r = spawnSync('ldapsearch', ['-x', '-H', ldapiUrl, '-D', SERVICE_DN, '-w', SERVICE_PW, '-LLL', '-b', base, filter, ...attrs], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+        return { code: r.status, out: r.stdout + r.stderr };
       },
       bindOk: (name, pw) => spawnSync('ldapwhoami', ['-x', '-H', ldapiUrl, '-D', `uid=${name},${PEOPLE}`, '-w', pw], { encoding: 'utf8', timeout: 10_000 }).status === 0,
       kill: () => gone('SIGKILL'),
