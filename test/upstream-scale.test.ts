@@ -66,9 +66,12 @@ if (!canRun(t, slapdMissing(), { installable: process.getuid?.() === 0 })) {
     t.equal((await authenticate(d, name(7), 'Pass-8-x')).body.reason, 'bad_credentials');
   });
 
-  t.test('a second refresh with nothing new changes nothing', async (t) => {
+  t.test('a second refresh with nothing new changes nothing, and writes nothing', async (t) => {
+    const gen = async () => JSON.parse((await cli(d, ['--json', 'status'])).stdout).store.generation;
+    const before = await gen();
     const r = await cli(d, ['directory', 'refresh']);
     t.match(r.stdout, /10000 users, 1 groups; 0 new, 0 changed, 0 removed/, r.stdout);
+    t.equal(await gen(), before, 'the store was not rewritten');
   });
 
   t.test('past upstream.refresh.max_users the refresh stops and nothing changes', async (t) => {

@@ -20,7 +20,7 @@ export function upstreamDoctorHook(up: Upstream, lifetimeSeconds: () => number, 
     const m = a.upstream!;
     const reach = await up.reachability();
     const lifetimeMs = lifetimeSeconds() * 1000;
-    const confirmed = Math.max(m.seen_at, m.verified_at ?? 0);
+    const confirmed = up.confirmedAt(a);
     const offlineUntil = confirmed + lifetimeMs;
     add('directory', 'ok', `${a.name} comes from the directory (${m.dn}); the directory last confirmed the account at ${iso(confirmed)}, and last accepted its password at ${iso(m.verified_at)}`);
     if (m.removed_at) add('enabled', 'fail', `the directory no longer has ${a.name} (noticed at ${iso(m.removed_at)}): every login is refused; nasauth user del ${a.name} removes what this NAS kept`);

@@ -139,7 +139,8 @@ export function clashOf(d: StoreData, ix: DraftIndex, name: string, uid: number)
   return null;
 }
 
-export interface ApplyResult { changed: boolean; created: boolean }
+/** changed: something a login, SMB or NSS depends on (the version moves); touched: only nasauth's own marks */
+export interface ApplyResult { changed: boolean; created: boolean; touched: boolean }
 
 /**
  * Create or update the local record of a directory user in a store draft. `groups` are
@@ -163,6 +164,7 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   if (a.uid !== u.uid) { if (ix.byUid.get(a.uid) === a) ix.byUid.delete(a.uid); ix.byUid.set(u.uid, a); }
   else ix.byUid.set(u.uid, a);
   const m = a.upstream!;
+  const marks = JSON.stringify([m.pwd_changed, m.nt_seen, m.nt_from]);
   let changed = created;
   const set = <K extends keyof Account>(k: K, v: Account[K]) => {
     if (JSON.stringify(a[k]) !== JSON.stringify(v)) { a[k] = v; changed = true; }
@@ -228,7 +230,7 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   }
   m.seen_at = now;
   if (changed && !created) a.version += 1;
-  return { changed, created };
+  return { changed, created, touched: marks !== JSON.stringify([m.pwd_changed, m.nt_seen, m.nt_from]) };
 }
 
 /** Create or update a directory group in a draft; false when a local group holds the name or gid. */

@@ -79,6 +79,8 @@ export class Upstream implements UpstreamHooks {
   private refreshing: Promise<RefreshReport> | null = null;
   private queued: Promise<RefreshReport> | null = null;
   private lastRefresh: RefreshReport | null = null;
+  /** the last complete refresh (memory; written to the store when something changed, or hourly) */
+  private refreshedAt: number | null = null;
   /** names the directory and a local account both claim (from the last refresh or login) */
   readonly clashes = new Map<string, string>();
   private stopped = false;
@@ -167,9 +169,16 @@ export class Upstream implements UpstreamHooks {
     return `the directory cannot be reached${since}, and this NAS has no offline copy of this sign-in that the directory confirmed in the last ${days >= 1 ? `${days} days` : `${this.u.offline.lifetime_seconds} seconds`}; try again when the network is back, or ask the NAS administrator`;
   }
 
-  /** When the directory last vouched for this account (an online login, or a refresh that found it). */
-  private confirmedAt(a: Account): number {
-    return Math.max(a.upstream?.seen_at ?? 0, a.upstream?.verified_at ?? 0);
+  /**
+   * When the directory last vouched for this account: an online login, a refresh that
+   * changed it, or the last complete refresh (which marks every account it did not
+   * find as removed, so every other directory account was there).
+   */
+  confirmedAt(a: Account): number {
+    const m = a.upstream;
+    if (!m) return 0;
+    const refreshed = m.removed_at ? 0 : this.refreshedAt ?? this.auth.store.snapshot.upstream_refreshed_at ?? 0;
+    return Math.max(m.seen_at, m.verified_at ?? 0, refreshed);
   }
 
   async prove(name: string, pw: Uint8Array, acct: Account | undefined): Promise<ProveResult> {
@@ -261,13 +270,17 @@ export class Upstream implements UpstreamHooks {
     if (!(await this.dir.checkPassword(u.dn, text, deadline))) return { kind: 'bad', account: acct };
     const groups = await this.groupsOf(u, deadline);
     const now = this.now();
-    // a fresh verifier unless the hot cache just proved this password matches the current one
+    // a fresh verifier unless the one kept already matches this password (the hot cache
+    // just said so, or one scrypt check does): then nothing needs to be written
     let made: { scrypt: string; nt: string } | null = null;
-    if (!knownMatch || !acct?.verifiers.scrypt) {
-      try { made = await this.auth.verifier.make(pw); } catch (e) {
-        if (e instanceof BusyError) return { kind: 'decision', decision: decision('busy', undefined, { retry_after: 1 }) };
-        throw e;
-      }
+    try {
+      const cur = this.auth.store.account(u.name);
+      const kept = cur?.source === 'directory' ? cur.verifiers.scrypt : undefined;
+      const same = !!kept && (knownMatch || (await this.auth.verifier.check({ scrypt: kept }, pw)) === 'ok');
+      if (!same) made = await this.auth.verifier.make(pw);
+    } catch (e) {
+      if (e instanceof BusyError) return { kind: 'decision', decision: decision('busy', undefined, { retry_after: 1 }) };
+      throw e;
     }
     const prev = this.auth.store.account(u.name);
     const staleProof = !prev?.upstream?.verified_at || now - prev.upstream.verified_at > Math.min(VERIFIED_WRITE_MS, this.u.offline.lifetime_seconds * 100);
@@ -502,6 +515,15 @@ export class Upstream implements UpstreamHooks {
       report.groups = groups.size;
       const clashes = new Map<string, string>();
       const now = this.now();
+      // most refreshes change nothing: then the store (and NSS, and the LDAP view) is left alone
+      const persistDue = now - (this.auth.store.snapshot.upstream_refreshed_at ?? 0) > Math.min(VERIFIED_WRITE_MS, this.u.offline.lifetime_seconds * 100);
+      if (!persistDue && !this.differs(users, groups, memberOf, now)) {
+        const snap = this.auth.store.snapshot as StoreData;
+        const ix = new DraftIndex(snap);
+        for (const x of users.values()) { const c = clashOf(snap, ix, x.name, x.uid); if (c) clashes.set(x.name, c); }
+        this.afterRefresh(report, clashes, now);
+        return this.finishReport(report, t0, heapPeak, why);
+      }
       await this.auth.store.mutate((d) => {
         const ix = new DraftIndex(d);
         const okGroups = new Set<string>();
@@ -539,12 +561,9 @@ export class Upstream implements UpstreamHooks {
         } else {
           for (const a of gone) if (markRemoved(a, now)) report.removed++;
         }
-        d.upstream_refreshed_at = now;
+        if (!report.removals_held) d.upstream_refreshed_at = now;
       });
-      this.clashes.clear();
-      for (const [n, why] of clashes) this.clashes.set(n, why);
-      report.clashes = [...clashes].slice(0, MAX_LISTED).map(([name, w]) => ({ name, why: w }));
-      report.ok = true;
+      this.afterRefresh(report, clashes, now);
       if (report.removals_held) {
         this.log.error({ upstream: 'refresh_held', would_remove: report.removals_held }, `the directory returned far fewer users than before (${report.removals_held} would be removed): nothing was removed; check upstream.user_base, user_filter and the directory's ACLs for upstream.bind_dn`);
       }
@@ -555,12 +574,61 @@ export class Upstream implements UpstreamHooks {
       if (e instanceof DirectoryError) this.wentOffline(e);
       else if (!(e instanceof RefreshLimit)) this.log.error({ upstream: 'refresh', err: (e as Error).message }, 'the refresh failed');
     }
+    return this.finishReport(report, t0, heapPeak, why);
+  }
+
+  private afterRefresh(report: RefreshReport, clashes: Map<string, string>, now: number) {
+    this.clashes.clear();
+    for (const [n, w] of clashes) this.clashes.set(n, w);
+    report.clashes = [...clashes].slice(0, MAX_LISTED).map(([name, w]) => ({ name, why: w }));
+    report.ok = true;
+    if (!report.removals_held) this.refreshedAt = now;
+  }
+
+  private finishReport(report: RefreshReport, t0: number, heapPeak: number, why: string): RefreshReport {
     report.ms = Date.now() - t0;
     report.rss_after = process.memoryUsage.rss();
     report.heap_peak = Math.max(heapPeak, process.memoryUsage().heapUsed);
     this.lastRefresh = report;
     this.log.info({ upstream: 'refresh', why, ok: report.ok, err: report.error, ms: report.ms, users: report.users, groups: report.groups, created: report.created, updated: report.updated, removed: report.removed, skipped: report.skipped.length, clashes: report.clashes.length }, 'directory refresh');
     return report;
+  }
+
+  /** Would applying this snapshot change the store? Read-only (works on copies). */
+  private differs(users: Map<string, DirUser>, groups: Map<string, DirGroup>, memberOf: Map<string, string[]>, now: number): boolean {
+    const snap = this.auth.store.snapshot as StoreData;
+    const ix = new DraftIndex(snap);
+    const okGroups = new Set<string>();
+    for (const g of groups.values()) {
+      const cur = snap.groups[g.name];
+      if (cur && cur.source !== 'directory') continue;
+      const byGid = ix.byGid.get(g.gid);
+      if (byGid && byGid.name !== g.name) continue;
+      if (!cur || cur.gid !== g.gid || cur.dn !== g.dn) return true;
+      okGroups.add(g.name);
+    }
+    const members = new Map<string, string[]>();
+    for (const g of Object.values(snap.groups)) if (g.source === 'directory' && !okGroups.has(g.name)) return true;
+    let live = 0;
+    for (const a of Object.values(snap.accounts)) {
+      if (a.source !== 'directory' || a.upstream?.removed_at) continue;
+      live++;
+      if (!users.has(a.name)) return true;
+    }
+    for (const x of users.values()) {
+      if (clashOf(snap, ix, x.name, x.uid)) continue;
+      const cur = snap.accounts[x.name];
+      if (!cur || cur.upstream?.removed_at) return true;
+      const mine = (memberOf.get(x.name) ?? []).filter((g) => okGroups.has(g));
+      for (const g of mine) { const l = members.get(g); if (l) l.push(x.name); else members.set(g, [x.name]); }
+      const copy = structuredClone(cur);
+      const r = applyUser({ ...snap, accounts: { [x.name]: copy } }, ix, this.cfg, x, mine, now, { syncMembers: false });
+      if (r.changed || r.touched) return true;
+    }
+    for (const g of okGroups) {
+      if (JSON.stringify((members.get(g) ?? []).sort()) !== JSON.stringify([...snap.groups[g].members].sort())) return true;
+    }
+    return live === 0 && users.size > 0;
   }
 
   // ---- what the admin sees ----------------------------------------------------------
@@ -575,7 +643,7 @@ export class Upstream implements UpstreamHooks {
       error: this.down ? { kind: this.down.error.kind, message: this.down.error.message } : null,
       accounts: Object.values(d.accounts).filter((a) => a.source === 'directory').length,
       last_refresh: this.lastRefresh,
-      refreshed_at: d.upstream_refreshed_at ? new Date(d.upstream_refreshed_at).toISOString() : null,
+      refreshed_at: (this.refreshedAt ?? d.upstream_refreshed_at) ? new Date((this.refreshedAt ?? d.upstream_refreshed_at)!).toISOString() : null,
       next_refresh: this.nextRefreshAt ? new Date(this.nextRefreshAt).toISOString() : null,
       clashes: [...this.clashes].slice(0, MAX_LISTED).map(([name, why]) => ({ name, why })),
       offline_lifetime_seconds: this.u.offline.lifetime_seconds,
