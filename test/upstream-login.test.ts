@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addUser, authenticate, cleanup, cli, http, readStore, startDaemon, type Daemon } from './helpers/daemon';
 import { canRun } from './helpers/env';
+import { daemonPamDir, outcome, pamtester, rmrf } from './helpers/pam';
 import {
   PEOPLE, SERVICE_PW, makeCa, posixGroupLdif, serverCert, slapdMissing, startSlapd, upstreamConfig, userLdif, writeSecret, type Slapd,
 } from './helpers/slapd';
@@ -214,6 +215,15 @@ if (!canRun(t, slapdMissing(), { installable: process.getuid?.() === 0 })) {
     // a refresh after our own change keeps the new verifiers
     await refresh();
     t.equal((await authenticate(d, 'alice', 'New-pass-a-2')).body.reason, 'ok', 'still the new password after a refresh');
+  });
+
+  t.test('a password set without the old one (root\'s passwd, SMB) is refused unless password_resets: service', async (t) => {
+    const pamd = daemonPamDir(d);
+    t.teardown(() => rmrf(pamd));
+    const r = await pamtester({ pamd, service: 'samba', user: 'bob', ops: ['chauthtok'], input: ['New-pass-b-99', 'New-pass-b-99'] });
+    t.equal(outcome(r), 'AUTHTOK_ERR', 'root\'s CHPW_ROOT: PAM_AUTHTOK_ERR');
+    t.match(r.out, /the directory owns bob's password, and this NAS may change it there only with the old password/, r.out);
+    t.ok(s.bindOk('bob', 'New-pass-b-23'), 'the directory is unchanged');
   });
 
   t.test('secrets never reach the log', async (t) => {
