@@ -9,7 +9,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { fmtKB, fmtMs, fmtX, has, latStats, main, median, notMeasured, sleep, spawnTracked, tmpDir, type FigureResult, type Params, type Row } from './lib/common';
+import { fmtKB, fmtMs, fmtX, has, latStats, main, median, notMeasured, run, sleep, spawnTracked, tmpDir, type FigureResult, type Params, type Row } from './lib/common';
 import { buildModule } from './pam';
 import { buildStore, DEVICE_SCRYPT, httpGet, httpReq, startDaemon, type BenchDaemon } from './lib/daemon';
 import {
@@ -32,15 +32,17 @@ export function directorySkipReason(): string | null {
 
 interface Peer { stop(): Promise<void>; log(): string }
 
-/** A daemon in its own mount namespace: `binds` [host, target] first, then exec. */
-function inNamespace(binds: Array<[string, string]>, extra: string, argv: string[]): { proc: ChildProcess; out: () => string } {
+/**
+ * A daemon in its own mount namespace: `binds` [host, target] first, then exec. Its
+ * output goes to a file (a pipe the harness does not drain would stall it).
+ */
+function inNamespace(binds: Array<[string, string]>, extra: string, argv: string[], logFile: string): { proc: ChildProcess; out: () => string } {
   const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   const mounts = binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ');
-  const proc = spawnTracked('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${extra ? `${extra} && ` : ''}${mounts} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  proc.stdout!.on('data', (c) => { out += c; if (out.length > 1e6) out = out.slice(-5e5); });
-  proc.stderr!.on('data', (c) => { out += c; if (out.length > 1e6) out = out.slice(-5e5); });
-  return { proc, out: () => out };
+  const fd = fs.openSync(logFile, 'a');
+  const proc = spawnTracked('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${extra ? `${extra} && ` : ''}${mounts} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', fd, fd], detached: true });
+  fs.closeSync(fd);
+  return { proc, out: () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } } };
 }
 
 async function stopGroup(proc: ChildProcess) {
@@ -68,7 +70,7 @@ async function startSssd(dir: string, s: Slapd, ca: string): Promise<Peer & { li
     'ldap_id_use_start_tls = true', `ldap_tls_cacert = ${ca}`, 'ldap_tls_reqcert = demand',
     'cache_credentials = true', 'cached_auth_timeout = 600', 'entry_cache_timeout = 600', '',
   ].join('\n'), { mode: 0o600 });
-  const n = inNamespace([[etc, '/etc/sssd'], [lib, '/var/lib/sss'], [logd, '/var/log/sssd']], '', ['sssd', '-i', '--logger=stderr', '-d', '1']);
+  const n = inNamespace([[etc, '/etc/sssd'], [lib, '/var/lib/sss'], [logd, '/var/log/sssd']], '', ['sssd', '-i', '--logger=stderr', '-d', '1'], join(dir, 'sssd.out'));
   for (let i = 0; i < 200 && !fs.existsSync(join(lib, 'pipes', 'pam')); i++) await sleep(50);
   if (!fs.existsSync(join(lib, 'pipes', 'pam'))) throw new Error(`sssd did not open its PAM pipe:\n${n.out().slice(-1500)}`);
   return { lib, log: n.out, stop: () => stopGroup(n.proc) };
@@ -84,7 +86,7 @@ async function startNslcd(dir: string, s: Slapd, ca: string): Promise<Peer & { r
   const conf = join(dir, 'nslcd.conf');
   fs.writeFileSync(conf, `uid nslcd\ngid nslcd\nuri ${s.ldapUrl}\nbase ${SUFFIX}\nbinddn ${SERVICE_DN}\nbindpw ${SERVICE_PW}\nssl start_tls\ntls_reqcert demand\ntls_cacertfile ${ca}\n`, { mode: 0o640 });
   fs.chownSync(conf, 0, gid);
-  const n = inNamespace([[conf, '/etc/nslcd.conf'], [run, '/run/nslcd']], 'mount -t tmpfs nasauth-bench /run && mkdir /run/nslcd', ['nslcd', '-n']);
+  const n = inNamespace([[conf, '/etc/nslcd.conf'], [run, '/run/nslcd']], 'mount -t tmpfs nasauth-bench /run && mkdir /run/nslcd', ['nslcd', '-n'], join(dir, 'nslcd.out'));
   for (let i = 0; i < 200 && !fs.existsSync(join(run, 'socket')); i++) await sleep(50);
   if (!fs.existsSync(join(run, 'socket'))) throw new Error(`nslcd did not open its socket:\n${n.out().slice(-1500)}`);
   return { run, log: n.out, stop: () => stopGroup(n.proc) };
@@ -129,11 +131,10 @@ export async function figure8(p: Params): Promise<FigureResult> {
     // one namespace recipe for every pamtester run: each peer's socket folder where its module looks
     const script = `mount --bind ${pamd} /etc/pam.d && mount --bind ${sssd.lib} /var/lib/sss && mount -t tmpfs nasauth-bench /run && mkdir /run/nslcd && mount --bind ${nslcd.run} /run/nslcd && exec pamtester -v "$@"`;
     const pam = async (service: string, user: string, pw: string, want: RegExp): Promise<Sample> => {
-      const t0 = process.hrtime.bigint();
-      const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', service, user, 'authenticate'], { input: `${pw}\n`, encoding: 'utf8', timeout: 120_000 });
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      // spawned, not spawnSync: the harness keeps serving its own event loop meanwhile
+      const r = await run('unshare', ['-m', 'sh', '-c', script, 'sh', service, user, 'authenticate'], { input: `${pw}\n`, timeoutMs: 120_000 });
       const out = `${r.stdout}${r.stderr}`;
-      return { ms, out, ok: want.test(out) };
+      return { ms: r.ms, out, ok: want.test(out) };
     };
     const OK = /pamtester: successfully authenticated/;
     const UNAVAIL = /Authentication service cannot retrieve authentication info|Authentication failure/;
@@ -190,62 +191,81 @@ export async function figure8(p: Params): Promise<FigureResult> {
     await nslcd.stop(); nslcd = null;
     s.cleanup(); s = null;
     const big = p.quick ? 2000 : 10_000;
+    const steadyN = p.quick ? 2 : 6;
     const seed: string[] = [];
     for (let i = 0; i < big; i++) seed.push(userLdif({ name: `user${String(i).padStart(5, '0')}`, uid: 100_000 + i, password: `Pass-${i}-x`, samba: i % 2 === 0, mail: `user${i}@example.org`, displayName: `User ${i}` }));
     for (let g = 0; g < 20; g++) seed.push(posixGroupLdif(`team${g}`, 70_000 + g, Array.from({ length: big / 20 }, (_, i) => `user${String(g * (big / 20) + i).padStart(5, '0')}`)));
     s = await startSlapd({ seed: seed.join(''), sizeLimit: 500 });
-    const empty = await startDaemon({ store: buildStore({ users: [], filler: 0, scrypt: DEVICE_SCRYPT }), scrypt: DEVICE_SCRYPT, logLevel: p.logLevel });
-    await sleep(1000);
-    const rssEmpty = empty.rss();
-    await empty.stop();
-    d = await startDaemon({
-      store: buildStore({ users: [], filler: 0, scrypt: DEVICE_SCRYPT }), scrypt: DEVICE_SCRYPT, logLevel: p.logLevel, readyAccounts: null,
-      config: { ...upstreamConfig(s, { secretFile: writeSecret(dir), extra: { refresh: { interval_seconds: 3600, jitter_seconds: 60, page_size: 500, max_users: 50_000, max_groups: 20_000 } } }), sockets: { ldap: { enabled: true } } },
-    });
-    let first: Record<string, number> | null = null;
-    for (let i = 0; i < 1200 && !first; i++) {
-      const r = await httpGet(d.admin, '/v1/admin/upstream');
-      const lr = r ? JSON.parse(r.body).upstream?.last_refresh : null;
-      if (lr?.ok) first = lr; else await sleep(100);
-    }
-    if (!first) throw new Error('the first refresh did not finish');
-    await sleep(1000);
-    const rssAfter = d.rss();
-    const steady: Array<Record<string, number>> = [];
-    for (let i = 0; i < Math.max(1, p.reps); i++) {
-      const r = await httpReq(d.admin, 'POST', '/v1/admin/upstream/refresh', '{}');
-      steady.push(JSON.parse(r!.body).report);
-    }
-    await sleep(1000);
-    const rssSteady = d.rss();
+    const view = { sockets: { ldap: { enabled: true } } };
+    const idleRss = async (store: ReturnType<typeof buildStore>) => {
+      const x = await startDaemon({ store, scrypt: DEVICE_SCRYPT, logLevel: p.logLevel, config: view });
+      await sleep(1000);
+      const r = x.rss();
+      await x.stop();
+      return r;
+    };
+    const rssEmpty = await idleRss(buildStore({ users: [], filler: 0, scrypt: DEVICE_SCRYPT }));
+    const rssLocal = await idleRss(buildStore({ users: [], filler: big, scrypt: DEVICE_SCRYPT }));
+    /** A daemon following the big directory: its first refresh, then steady ones, RSS along the way. */
+    const follow = async (nodeArgs: string[]) => {
+      const x = await startDaemon({
+        store: buildStore({ users: [], filler: 0, scrypt: DEVICE_SCRYPT }), scrypt: DEVICE_SCRYPT, logLevel: p.logLevel, readyAccounts: null, nodeArgs,
+        config: { ...upstreamConfig(s!, { secretFile: writeSecret(dir), extra: { refresh: { interval_seconds: 3600, jitter_seconds: 60, page_size: 500, max_users: 50_000, max_groups: 20_000 } } }), ...view },
+      });
+      d = x;
+      let first: Record<string, number> | null = null;
+      for (let i = 0; i < 1200 && !first; i++) {
+        const r = await httpGet(x.admin, '/v1/admin/upstream');
+        const lr = r ? JSON.parse(r.body).upstream?.last_refresh : null;
+        if (lr?.ok) first = lr; else await sleep(100);
+      }
+      if (!first) throw new Error('the first refresh did not finish');
+      await sleep(1000);
+      const rssFirst = x.rss();
+      const steady: Array<Record<string, number>> = [];
+      for (let i = 0; i < steadyN; i++) {
+        const r = await httpReq(x.admin, 'POST', '/v1/admin/upstream/refresh', '{}');
+        steady.push(JSON.parse(r!.body).report);
+      }
+      await sleep(1000);
+      return { x, first, rssFirst, steady, rssSteady: x.rss() };
+    };
+    const A = await follow([]);
     // a first login with 10,000 accounts in the store (the store is written once for it)
     const firstLogin: number[] = [];
     for (let i = 0; i < (p.quick ? 2 : 5); i++) {
       const t0 = process.hrtime.bigint();
-      const r = await httpReq(d.query, 'POST', '/v1/authenticate', JSON.stringify({ user: `user${String(i * 7).padStart(5, '0')}`, password: `Pass-${i * 7}-x`, service: 'dashboard' }));
+      const r = await httpReq(A.x.query, 'POST', '/v1/authenticate', JSON.stringify({ user: `user${String(i * 7).padStart(5, '0')}`, password: `Pass-${i * 7}-x`, service: 'dashboard' }));
       firstLogin.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (!r || JSON.parse(r.body).reason !== 'ok') notes.push(`wrong answer (first login with ${big} accounts): ${r?.body}`);
     }
+    await A.x.stop(); d = null;
+    const capped = '--max-old-space-size=128';
+    const B = await follow([capped]);
+    await B.x.stop(); d = null;
     const sm = (xs: number[]) => fmtMs(median(xs));
+    const mb = (kb: number) => kb / 1024;
     rows.push(
-      { what: `nasauthd RSS, idle, no accounts (${DEVICE_SCRYPT.log_n === 14 ? 'device settings' : ''})`, peer: true, median: fmtKB(rssEmpty), p99: '', errors: 0 },
-      { what: `nasauthd RSS after the first refresh of ${big} directory users (${big / 2} with sambaNTPassword, 20 groups), LDAP view on`, median: fmtKB(rssAfter), p99: '', ratio: `+${fmtKB(rssAfter - rssEmpty)}; ${fmtKB((rssAfter - rssEmpty) / (big / 1000))} per 1000 users`, errors: 0, goal: 'tens of MB', met: rssAfter < 150 * 1024 },
-      { what: `nasauthd RSS after ${steady.length} more refreshes`, median: fmtKB(rssSteady), p99: '', errors: 0 },
-      { what: `first refresh: ${big} users read in pages of 500 (server size limit 500), accounts created, store and NSS written`, median: fmtMs(first.ms), p99: '', noise: `heap peak ${fmtKB(first.heap_peak / 1024)}, RSS ${fmtKB(first.rss_before / 1024)} → ${fmtKB(first.rss_after / 1024)}`, errors: 0 },
-      { what: 'steady refresh (nothing changed)', median: sm(steady.map((x) => x.ms)), p99: '', noise: `${fmtMs(Math.min(...steady.map((x) => x.ms)))}–${fmtMs(Math.max(...steady.map((x) => x.ms)))}; heap peak ${fmtKB(Math.max(...steady.map((x) => x.heap_peak)) / 1024)}`, errors: 0 },
-      { what: `first login of a directory user with ${big} accounts in the store (query socket)`, median: sm(firstLogin), p99: '', noise: `${fmtMs(Math.min(...firstLogin))}–${fmtMs(Math.max(...firstLogin))}`, errors: notes.filter((x) => x.includes('first login with')).length },
+      { what: 'nasauthd RSS, idle, no accounts, LDAP view on (device settings)', peer: true, median: fmtKB(rssEmpty), p99: '', errors: 0 },
+      { what: `nasauthd RSS, idle, ${big} local accounts, LDAP view on (no directory)`, peer: true, median: fmtKB(rssLocal), p99: '', errors: 0 },
+      { what: `nasauthd RSS after the first refresh of ${big} directory users (${big / 2} with sambaNTPassword, 20 groups)`, median: fmtKB(A.rssFirst), p99: '', ratio: `${fmtKB(A.rssFirst - rssLocal)} over the same number of local accounts`, errors: 0 },
+      { what: `… after ${steadyN} more refreshes (V8 left to size its heap by itself, as on the device today)`, median: fmtKB(A.rssSteady), p99: '', ratio: `+${fmtKB(A.rssSteady - A.rssFirst)}`, errors: 0, goal: `flat across refreshes (≤ +10 MB)`, met: mb(A.rssSteady - A.rssFirst) <= 10 },
+      { what: `… the same with node ${capped}: after the first refresh / after ${steadyN} more`, median: `${fmtKB(B.rssFirst)} / ${fmtKB(B.rssSteady)}`, p99: '', ratio: `+${fmtKB(B.rssSteady - B.rssFirst)}`, errors: 0, goal: 'flat across refreshes (≤ +10 MB)', met: mb(B.rssSteady - B.rssFirst) <= 10 },
+      { what: `first refresh: ${big} users read in pages of 500 (server size limit 500), accounts created, store, NSS and LDAP view written`, median: fmtMs(A.first.ms), p99: '', noise: `heap used at most ${fmtKB(A.first.heap_peak / 1024)} (garbage included)`, errors: 0 },
+      { what: 'steady refresh (nothing changed: nothing written)', median: sm(A.steady.map((x) => x.ms)), p99: '', noise: `${fmtMs(Math.min(...A.steady.map((x) => x.ms)))}–${fmtMs(Math.max(...A.steady.map((x) => x.ms)))}; heap used at most ${fmtKB(Math.max(...A.steady.map((x) => x.heap_peak)) / 1024)}`, errors: 0 },
+      { what: `first login of a directory user with ${big} accounts in the store (query socket; scrypt ln 14 + one store write)`, median: sm(firstLogin), p99: '', noise: `${fmtMs(Math.min(...firstLogin))}–${fmtMs(Math.max(...firstLogin))}`, errors: notes.filter((x) => x.includes('first login with')).length },
     );
     const errors = rows.reduce((a, r) => a + r.errors, 0);
     notes.push(`nslcd blocked ${fmtMs(stat('nslcd:offline').p50)} per login on the dead directory (its defaults: bind_timelimit 10, reconnect_sleeptime 1, reconnect_retrytime 10), then answered PAM_AUTHINFO_UNAVAIL; nasauth answered from its offline copy, SSSD from its cached credentials.`);
     return {
       id: '8', title: TITLE, status: errors ? 'fail' : 'ok', rows, notes, errors, seconds: 0,
-      data: { samples: Object.fromEntries(Object.entries(S).map(([k, v]) => [k, v.map((x) => Math.round(x.ms * 100) / 100)])), first, steady, rssEmpty, rssAfter, rssSteady, firstLogin },
+      data: { samples: Object.fromEntries(Object.entries(S).map(([k, v]) => [k, v.map((x) => Math.round(x.ms * 100) / 100)])), rssEmpty, rssLocal, A: { first: A.first, steady: A.steady, rssFirst: A.rssFirst, rssSteady: A.rssSteady }, B: { first: B.first, steady: B.steady, rssFirst: B.rssFirst, rssSteady: B.rssSteady }, firstLogin },
       method: [
         'One slapd (Debian\'s, test/helpers/slapd.ts: own slapd.conf, loopback port, StartTLS with a CA made for the run) holds the users; nasauthd, SSSD and nslcd all follow it with the same service identity over StartTLS, in the same run.',
         `nasauthd: the shipped bundle, device scrypt (ln ${DEVICE_SCRYPT.log_n}), upstream.cached_auth_seconds 600, asked through pam_nasauth.so. SSSD ${has('sssd') ? '(Debian\'s sssd-ldap 2.8)' : ''}: id/auth_provider ldap, cache_credentials true, cached_auth_timeout 600, pam_sss.so. nslcd (Debian\'s 0.9.12): its defaults, pam_ldap.so. SSSD and nslcd run in private mount namespaces with their own /etc/sssd, /var/lib/sss, /etc/nslcd.conf and /run/nslcd; the machine\'s /etc is not read or changed.`,
         `Every login is one \`pamtester -v SERVICE USER authenticate\` in \`unshare -m\` (the private pam.d and the peers' socket folders bind-mounted), timed from spawn to exit; the floor row is the same with pam_permit, so "minus the floor" is the peer's own time. ${n} users, first logins interleaved across the three peers, then repeats; then slapd is killed (SIGKILL: the port refuses) and every user signs in again.`,
         'Every timed answer is checked: online and offline logins must print "successfully authenticated" (nslcd offline must refuse), and a wrong password must fail through each peer.',
-        `Memory: VmRSS of nasauthd idle with no accounts, and after its first refresh of ${p.quick ? 2000 : 10_000} directory users (slapd's size limit 500, so only paged searches get them all); refresh time, heap peak and RSS from the daemon's own report (GET /v1/admin/upstream).`,
+        `Memory: VmRSS of nasauthd (device malloc settings, LDAP view on) idle with no accounts, with ${p.quick ? 2000 : 10_000} local accounts, and following ${p.quick ? 2000 : 10_000} directory users (slapd's size limit 500, so only paged searches get them all) after its first refresh and after more refreshes that change nothing; once with V8 sizing its heap by itself, once with --max-old-space-size=128 (the growth without it is garbage V8 has not collected yet, not held memory). Refresh time and heap from the daemon's own report (GET /v1/admin/upstream).`,
       ],
     };
   } finally {

@@ -117,6 +117,19 @@ export function roleAndServices(cfg: Config, groups: string[]): { role: Role; se
   return { role, services: [...services].sort() };
 }
 
+/** Equality of account field values: scalars, or arrays of scalars (no JSON garbage per field). */
+function same(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** A copy of an account deep enough for applyUser to change freely (it reassigns arrays). */
+export function copyForApply(a: Account): Account {
+  return { ...a, verifiers: { ...a.verifiers }, upstream: a.upstream ? { ...a.upstream } : undefined };
+}
+
 /** uid and gid lookups over a store draft, built once per change (a refresh touches every account). */
 export class DraftIndex {
   readonly byUid = new Map<number, Account>();
@@ -164,10 +177,10 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   if (a.uid !== u.uid) { if (ix.byUid.get(a.uid) === a) ix.byUid.delete(a.uid); ix.byUid.set(u.uid, a); }
   else ix.byUid.set(u.uid, a);
   const m = a.upstream!;
-  const marks = JSON.stringify([m.pwd_changed, m.nt_seen, m.nt_from]);
+  const marks = [m.pwd_changed, m.nt_seen, m.nt_from];
   let changed = created;
   const set = <K extends keyof Account>(k: K, v: Account[K]) => {
-    if (JSON.stringify(a[k]) !== JSON.stringify(v)) { a[k] = v; changed = true; }
+    if (!same(a[k], v)) { a[k] = v; changed = true; }
   };
   set('uid', u.uid); set('gid', u.gid); set('role', role); set('email', u.email); set('full_name', u.full_name);
   set('services', services); set('enabled', !u.disabled);
@@ -217,7 +230,7 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   const want = new Set(groups.filter((g) => d.groups[g]?.source === 'directory'));
   const keepLocal = a.groups.filter((g) => d.groups[g] && d.groups[g].source !== 'directory');
   const next = [...keepLocal, ...[...want].sort()];
-  if (JSON.stringify(next) !== JSON.stringify(a.groups)) {
+  if (!same(next, a.groups)) {
     if (opts.syncMembers) {
       for (const g of Object.values(d.groups)) {
         if (g.source !== 'directory') continue;
@@ -230,7 +243,7 @@ export function applyUser(d: StoreData, ix: DraftIndex, cfg: Config, u: DirUser,
   }
   m.seen_at = now;
   if (changed && !created) a.version += 1;
-  return { changed, created, touched: marks !== JSON.stringify([m.pwd_changed, m.nt_seen, m.nt_from]) };
+  return { changed, created, touched: !same(marks, [m.pwd_changed, m.nt_seen, m.nt_from]) };
 }
 
 /** Create or update a directory group in a draft; false when a local group holds the name or gid. */

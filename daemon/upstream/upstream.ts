@@ -29,7 +29,7 @@ import { FilterParser } from 'ldapts';
 import { Directory, DirectoryError, DirectoryRefusal, groupsOfFilter, readCa, readSecret, userFilter, userFilterText } from './directory';
 import type { ProveResult, UpstreamHooks } from './hooks';
 import {
-  applyGroup, applyUser, clashOf, DraftIndex, groupAttributes, isSkip, markRemoved, normDn, ntFingerprint,
+  applyGroup, applyUser, clashOf, copyForApply, DraftIndex, groupAttributes, isSkip, markRemoved, normDn, ntFingerprint,
   toGroup, toUser, userAttributes, type DirGroup, type DirUser, type Skip,
 } from './mapping';
 
@@ -621,12 +621,14 @@ export class Upstream implements UpstreamHooks {
       if (!cur || cur.upstream?.removed_at) return true;
       const mine = (memberOf.get(x.name) ?? []).filter((g) => okGroups.has(g));
       for (const g of mine) { const l = members.get(g); if (l) l.push(x.name); else members.set(g, [x.name]); }
-      const copy = structuredClone(cur);
+      const copy = copyForApply(cur);
       const r = applyUser({ ...snap, accounts: { [x.name]: copy } }, ix, this.cfg, x, mine, now, { syncMembers: false });
       if (r.changed || r.touched) return true;
     }
     for (const g of okGroups) {
-      if (JSON.stringify((members.get(g) ?? []).sort()) !== JSON.stringify([...snap.groups[g].members].sort())) return true;
+      const want = (members.get(g) ?? []).sort();
+      const have = [...snap.groups[g].members].sort();
+      if (want.length !== have.length || want.some((x, i) => x !== have[i])) return true;
     }
     return live === 0 && users.size > 0;
   }

@@ -262,10 +262,14 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
     if (ldapPort) taken.push(ldapPort);
     const ldapsPort = opts.ldaps ? (o.reuse?.ldapsPort ?? await freePort(taken)) : null;
     const urls = [ldapiUrl, ...(ldapPort ? [`ldap://127.0.0.1:${ldapPort}/`] : []), ...(ldapsPort ? [`ldaps://127.0.0.1:${ldapsPort}/`] : [])];
-    let out = '';
-    const proc = spawn('slapd', ['-f', cf, '-h', urls.join(' '), '-d', 'stats', '-s', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.on('data', (c) => { out += c; if (out.length > 4_000_000) out = out.slice(-2_000_000); });
-    proc.stderr!.on('data', (c) => { out += c; if (out.length > 4_000_000) out = out.slice(-2_000_000); });
+    // the log goes to a file, not a pipe: a parent busy in spawnSync would not drain a
+    // pipe, and slapd would block on a full one
+    const logFile = join(dir, `slapd-${attempt}.log`);
+    const fd = fs.openSync(logFile, 'a');
+    const proc = spawn('slapd', ['-f', cf, '-h', urls.join(' '), '-d', 'stats', '-s', '0'], { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    const out = '';
+    const readLog = () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return out; } };
     let exited = false;
     proc.on('exit', () => { exited = true; });
     const ready = await waitFor('slapd to answer on its ldapi socket', () => {
@@ -274,10 +278,10 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       return r.status === 0 ? 'ready' : false;
     }, 20_000, 50).catch((e) => { proc.kill('SIGKILL'); throw e; });
     if (ready === 'exited') {
-      lastErr = out;
-      if (/bind\(|Address already in use|errno=98/.test(out) && !o.reuse) continue; // a port was taken meanwhile
-      if (/bind\(|errno=98/.test(out) && o.reuse && attempt < 10) { await new Promise((r) => setTimeout(r, 300)); continue; }
-      throw new Error(`slapd did not start:\n${out}`);
+      lastErr = readLog();
+      if (/bind\(|Address already in use|errno=98/.test(lastErr) && !o.reuse) continue; // a port was taken meanwhile
+      if (/bind\(|errno=98/.test(lastErr) && o.reuse && attempt < 10) { await new Promise((r) => setTimeout(r, 300)); continue; }
+      throw new Error(`slapd did not start:\n${lastErr}`);
     }
     const pid = proc.pid!;
     const ldap = (tool: 'ldapadd' | 'ldapmodify' | 'ldapdelete', input: string, extra: string[] = []) => {
@@ -293,7 +297,7 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       dir, conf: cf, ldapi, ldapiUrl, ldapPort, ldapsPort,
       ldapUrl: ldapPort ? `ldap://127.0.0.1:${ldapPort}` : null, ldapsUrl: ldapsPort ? `ldaps://127.0.0.1:${ldapsPort}` : null,
       pid, proc, opts,
-      log: () => out,
+      log: readLog,
       ldap,
       add: (l) => { ldap('ldapadd', l); },
       modify: (l) => { ldap('ldapmodify', l); },
