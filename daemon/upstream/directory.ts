@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isIP } from 'node:net';
-import { AndFilter, Attribute, Change, Client, EqualityFilter, FilterParser, InvalidCredentialsError, OrFilter, type Entry, type Filter } from 'ldapts';
+import { AndFilter, Attribute, Change, Client, EqualityFilter, FilterParser, InvalidCredentialsError, OrFilter, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import type { UpstreamConfig } from '../config';
 
 export type FailureKind = 'unreachable' | 'timeout' | 'tls' | 'service_bind' | 'refused' | 'busy';
@@ -40,6 +40,8 @@ export class DirectoryRefusal extends Error {
 export const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_|HOSTNAME_MISMATCH|ERR_OSSL)/;
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EACCES', 'ECONNABORTED']);
+/** result codes that say "not now" (the offline copy may answer), not "no" */
+const TRANSIENT = new Set(['BusyError', 'UnavailableError', 'ConfidentialityRequiredError', 'StrongAuthRequiredError', 'TLSNotSupportedError', 'TimeLimitExceededError', 'AdminLimitExceededError']);
 /** idle connections kept for user binds (each bind needs a connection of its own) */
 const MAX_IDLE_AUTH = 2;
 const IDLE_AUTH_MS = 60_000;
@@ -364,6 +366,10 @@ export class Directory {
       await within(c, deadline, c.client.bind(dn, password), 'the password check');
     } catch (e) {
       if (e instanceof InvalidCredentialsError) throw new DirectoryRefusal('invalid_credentials', 'the directory refused the password');
+      // any other answer of the directory to this user's bind (a locked account, a policy)
+      // is a no for this login, not a reason to answer from the offline copy
+      const name = (e as Error)?.name ?? '';
+      if (e instanceof ResultCodeError && !TRANSIENT.has(name)) throw new DirectoryRefusal('other', `the directory refused the bind: ${(e as Error).message.replace(/\s*Code: 0x[0-9a-f]+$/i, '')}`);
       throw classify(e, c.url, 'op');
     }
   }

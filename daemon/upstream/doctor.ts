@@ -22,7 +22,7 @@ export function upstreamDoctorHook(up: Upstream, lifetimeSeconds: () => number, 
     const lifetimeMs = lifetimeSeconds() * 1000;
     const confirmed = up.confirmedAt(a);
     const offlineUntil = confirmed + lifetimeMs;
-    add('directory', 'ok', `${a.name} comes from the directory (${m.dn}); the directory last confirmed the account at ${iso(confirmed)}, and last accepted its password at ${iso(m.verified_at)}`);
+    add('directory', 'ok', `${a.name} comes from the directory (${m.dn}); the directory last confirmed the account at ${iso(confirmed)}, and last accepted its password at ${iso(up.verifiedAt(a))}`);
     if (m.removed_at) add('enabled', 'fail', `the directory no longer has ${a.name} (noticed at ${iso(m.removed_at)}): every login is refused; nasauth user del ${a.name} removes what this NAS kept`);
     else if (m.disabled || !a.enabled) add('enabled', 'fail', `the directory has ${a.name} disabled (sambaAcctFlags D, shadowExpire or a password-policy lock): enable it in the directory`);
     else add('enabled', 'ok', 'the account is enabled in the directory');
@@ -40,7 +40,7 @@ export function upstreamDoctorHook(up: Upstream, lifetimeSeconds: () => number, 
     }
     const needsNt = service === null || SMB.has(service);
     if (a.verifiers.nt && m.nt_from === 'directory') add('nt_hash', 'ok', 'SMB: the NT hash comes from the directory (sambaNTPassword)');
-    else if (a.verifiers.nt) add('nt_hash', 'ok', `SMB: the NT hash comes from ${a.name}'s last plaintext sign-in on this NAS (web page, PAM, AFP) at ${iso(m.verified_at)}`);
+    else if (a.verifiers.nt) add('nt_hash', 'ok', `SMB: the NT hash comes from ${a.name}'s last plaintext sign-in on this NAS (web page, PAM, AFP) at ${iso(up.verifiedAt(a))}`);
     else add('nt_hash', needsNt ? 'fail' : 'warn', `SMB: no NT hash yet (the directory holds no sambaNTPassword for ${a.name}): SMB and Time Machine fail until ${a.name} signs in once on the web page, over AFP or with ssh while the directory answers`);
     return out;
   };

@@ -33,8 +33,8 @@ import {
   toGroup, toUser, userAttributes, type DirGroup, type DirUser, type Skip,
 } from './mapping';
 
-/** How often a login's proof is written to disk at most (offline lifetime counts from it). */
-const VERIFIED_WRITE_MS = 3_600_000;
+/** How often the last complete refresh is written to disk at most (when nothing else changed). */
+const REFRESHED_WRITE_MS = 3_600_000;
 /** A refresh that would remove more than this share of the directory accounts is not applied. */
 const MAX_REMOVED_SHARE = 0.5;
 const MAX_LISTED = 50;
@@ -178,7 +178,14 @@ export class Upstream implements UpstreamHooks {
     const m = a.upstream;
     if (!m) return 0;
     const refreshed = m.removed_at ? 0 : this.refreshedAt ?? this.auth.store.snapshot.upstream_refreshed_at ?? 0;
-    return Math.max(m.seen_at, m.verified_at ?? 0, refreshed);
+    return Math.max(m.seen_at, this.verifiedAt(a) ?? 0, refreshed);
+  }
+
+  /** When the directory last accepted this account's password (memory, else the store). */
+  verifiedAt(a: Account): number | null {
+    const mem = this.verified.get(a.rid) ?? 0;
+    const disk = a.upstream?.verified_at ?? 0;
+    return Math.max(mem, disk) || null;
   }
 
   async prove(name: string, pw: Uint8Array, acct: Account | undefined): Promise<ProveResult> {
@@ -225,6 +232,7 @@ export class Upstream implements UpstreamHooks {
         return { kind: 'decision', decision: decision('account_disabled', this.clashes.get(name) ?? `"${name}" is a local account on this NAS; the directory's ${name} cannot sign in here`) };
       }
     } catch (e) {
+      if (e instanceof DirectoryRefusal) return { kind: 'bad', account: acct };
       if (!(e instanceof DirectoryError)) throw e;
       this.wentOffline(e);
     }
@@ -267,7 +275,13 @@ export class Upstream implements UpstreamHooks {
       return { kind: 'bad', account: acct ? this.auth.store.account(acct.name) : undefined };
     }
     const u = found;
-    if (!(await this.dir.checkPassword(u.dn, text, deadline))) return { kind: 'bad', account: acct };
+    try {
+      if (!(await this.dir.checkPassword(u.dn, text, deadline))) return { kind: 'bad', account: acct };
+    } catch (e) {
+      if (!(e instanceof DirectoryRefusal)) throw e;
+      this.log.warn({ upstream: 'bind_refused', user: u.name, why: e.message }, 'the directory refused this user\'s bind');
+      return { kind: 'bad', account: acct };
+    }
     const groups = await this.groupsOf(u, deadline);
     const now = this.now();
     // a fresh verifier unless the one kept already matches this password (the hot cache
@@ -283,7 +297,10 @@ export class Upstream implements UpstreamHooks {
       throw e;
     }
     const prev = this.auth.store.account(u.name);
-    const staleProof = !prev?.upstream?.verified_at || now - prev.upstream.verified_at > Math.min(VERIFIED_WRITE_MS, this.u.offline.lifetime_seconds * 100);
+    // the proof's time is kept in memory; on disk it is renewed only when it is a quarter
+    // of the offline lifetime old (the refresh confirms every account meanwhile): with
+    // 10,000 accounts every store write costs seconds (docs/directory.md)
+    const staleProof = !prev?.upstream?.verified_at || now - prev.upstream.verified_at > this.u.offline.lifetime_seconds * 250;
     const r = await this.auth.store.mutate((d) => {
       const ix = new DraftIndex(d);
       const names: string[] = [];
@@ -516,7 +533,7 @@ export class Upstream implements UpstreamHooks {
       const clashes = new Map<string, string>();
       const now = this.now();
       // most refreshes change nothing: then the store (and NSS, and the LDAP view) is left alone
-      const persistDue = now - (this.auth.store.snapshot.upstream_refreshed_at ?? 0) > Math.min(VERIFIED_WRITE_MS, this.u.offline.lifetime_seconds * 100);
+      const persistDue = now - (this.auth.store.snapshot.upstream_refreshed_at ?? 0) > Math.min(REFRESHED_WRITE_MS, this.u.offline.lifetime_seconds * 100);
       if (!persistDue && !this.differs(users, groups, memberOf, now)) {
         const snap = this.auth.store.snapshot as StoreData;
         const ix = new DraftIndex(snap);
