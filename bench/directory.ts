@@ -190,8 +190,8 @@ export async function figure8(p: Params): Promise<FigureResult> {
     await sssd.stop(); sssd = null;
     await nslcd.stop(); nslcd = null;
     s.cleanup(); s = null;
-    const big = p.quick ? 2000 : 10_000;
-    const steadyN = p.quick ? 2 : 6;
+    const big = p.quick ? 1000 : 10_000;
+    const steadyN = p.quick ? 1 : 6;
     const seed: string[] = [];
     for (let i = 0; i < big; i++) seed.push(userLdif({ name: `user${String(i).padStart(5, '0')}`, uid: 100_000 + i, password: `Pass-${i}-x`, samba: i % 2 === 0, mail: `user${i}@example.org`, displayName: `User ${i}` }));
     for (let g = 0; g < 20; g++) seed.push(posixGroupLdif(`team${g}`, 70_000 + g, Array.from({ length: big / 20 }, (_, i) => `user${String(g * (big / 20) + i).padStart(5, '0')}`)));
@@ -265,7 +265,7 @@ export async function figure8(p: Params): Promise<FigureResult> {
         `nasauthd: the shipped bundle, device scrypt (ln ${DEVICE_SCRYPT.log_n}), upstream.cached_auth_seconds 600, asked through pam_nasauth.so. SSSD ${has('sssd') ? '(Debian\'s sssd-ldap 2.8)' : ''}: id/auth_provider ldap, cache_credentials true, cached_auth_timeout 600, pam_sss.so. nslcd (Debian\'s 0.9.12): its defaults, pam_ldap.so. SSSD and nslcd run in private mount namespaces with their own /etc/sssd, /var/lib/sss, /etc/nslcd.conf and /run/nslcd; the machine\'s /etc is not read or changed.`,
         `Every login is one \`pamtester -v SERVICE USER authenticate\` in \`unshare -m\` (the private pam.d and the peers' socket folders bind-mounted), timed from spawn to exit; the floor row is the same with pam_permit, so "minus the floor" is the peer's own time. ${n} users, first logins interleaved across the three peers, then repeats; then slapd is killed (SIGKILL: the port refuses) and every user signs in again.`,
         'Every timed answer is checked: online and offline logins must print "successfully authenticated" (nslcd offline must refuse), and a wrong password must fail through each peer.',
-        `Memory: VmRSS of nasauthd (device malloc settings, LDAP view on) idle with no accounts, with ${p.quick ? 2000 : 10_000} local accounts, and following ${p.quick ? 2000 : 10_000} directory users (slapd's size limit 500, so only paged searches get them all) after its first refresh and after more refreshes that change nothing; once with V8 sizing its heap by itself, once with --max-old-space-size=128 (the growth without it is garbage V8 has not collected yet, not held memory). Refresh time and heap from the daemon's own report (GET /v1/admin/upstream).`,
+        `Memory: VmRSS of nasauthd (device malloc settings, LDAP view on) idle with no accounts, with ${p.quick ? 1000 : 10_000} local accounts, and following ${p.quick ? 1000 : 10_000} directory users (slapd's size limit 500, so only paged searches get them all) after its first refresh and after more refreshes that change nothing; once with V8 sizing its heap by itself, once with --max-old-space-size=128 (the growth without it is garbage V8 has not collected yet, not held memory). Refresh time and heap from the daemon's own report (GET /v1/admin/upstream).`,
       ],
     };
   } finally {
