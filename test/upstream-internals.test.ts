@@ -133,3 +133,18 @@ t.test('against a real slapd: hostile names match nothing, the real one matches 
   t.ok(await dir.checkPassword(`uid=alice,${PEOPLE}`, 'Pass-a-one-1', Date.now() + 5000), 'a bind as the user');
   t.notOk(await dir.checkPassword(`uid=alice,${PEOPLE}`, 'Pass-b-one-1', Date.now() + 5000), 'a wrong password is a plain no');
 });
+
+t.test('anonymous search (no bind_dn): the directory is asked without a service identity', async (t) => {
+  if (!canRun(t, slapdMissing(), { installable: process.getuid?.() === 0 })) return;
+  let s: Slapd | null = null;
+  t.teardown(async () => { await s?.stop(); s?.cleanup(); });
+  s = await startSlapd({ anonymousRead: true, seed: userLdif({ name: 'alice', uid: 20001, password: 'Pass-a-one-1' }) });
+  const cfg = loadConfig(conf(`upstream:\n  enabled: true\n  urls: ["${s.ldapiUrl}"]\n  user_base: ${PEOPLE}\n`)).upstream;
+  t.equal(cfg.bind_dn, null);
+  const dir = new Directory({ cfg, secret: null, ca: null });
+  t.teardown(() => dir.close());
+  const found = await dir.search({ base: PEOPLE, filter: userFilter(cfg, 'alice'), attributes: ['uid'], sizeLimit: 2 }, Date.now() + 5000);
+  t.same(found.map((x) => x.uid), ['alice'], 'found anonymously');
+  t.ok(await dir.checkPassword(`uid=alice,${PEOPLE}`, 'Pass-a-one-1', Date.now() + 5000), 'and the password checked by a bind as the user');
+  t.match(s.log(), /BIND dn="" method=128/, 'the search connection bound anonymously');
+});

@@ -140,6 +140,8 @@ export interface SlapdOptions {
   consumerOf?: Slapd;
   /** server-side size limit (to prove paging) */
   sizeLimit?: number;
+  /** anonymous clients may read users and groups (for an anonymous search) */
+  anonymousRead?: boolean;
   /** reuse the folder of a stopped slapd (same database, same ports) */
   reuse?: Slapd;
 }
@@ -226,6 +228,7 @@ function conf(dir: string, o: SlapdOptions): string {
     `  by dn.exact="${SERVICE_DN}" read`,
     '  by self read',
     '  by users read',
+    ...(o.anonymousRead ? ['  by anonymous read'] : []),
     '  by * none',
   ];
   if (o.memberOf) lines.push('overlay memberof');
