@@ -18,7 +18,12 @@ import { REASONS, type Reason } from './reasons';
 import { Store, type Account, type Group, type Role, type StoreData } from './store';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
-import { planImport, type ImportReport } from './import';
+import { EMPTY_NT_HASH } from './password';
+import { SystemAccounts, type Db } from './system-accounts';
+import { emptyContext, importKeys, planImport, type ImportChoices, type ImportContext, type ImportReport } from './import';
+import { identify, parseLegacy, verifyLegacy } from './crypt';
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Sources } from './import-parse';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
@@ -54,6 +59,8 @@ export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
+  /** the system's own users and groups (NSS outside nasauth): names and ids a NAS account must not take */
+  readonly system: SystemAccounts;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
   /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
   readonly recent = new Map<string, Array<{ at: number; service: string; source: string; reason: Reason }>>();
@@ -67,6 +74,7 @@ export class Authority {
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
+    this.system = new SystemAccounts('/etc', (e) => (e.db === 'passwd' ? this.store.account(e.name)?.uid : this.store.group(e.name)?.gid) === e.id);
   }
 
   get config(): Config { return this.cfg; }
@@ -121,6 +129,10 @@ export class Authority {
    */
   private async prove(req: AuthRequest): Promise<{ account: Account; cached: boolean } | Decision> {
     const name = lookupName(req.user) ?? `\0invalid:${req.user.slice(0, 40)}`;
+    // An empty password is never a login, whatever a verifier would say (an imported NT
+    // hash of "" would say yes): refused before any verifier runs, for every name alike.
+    // It is not counted as a failure: it guesses nothing, and clients probe with it.
+    if (req.password.length === 0) return this.decide('bad_credentials');
     const gate = this.limiter.gate(name, req.source);
     let acct = name.startsWith('\0') ? undefined : this.store.account(name);
     const persisted = this.lockedUntil(acct);
@@ -300,11 +312,25 @@ export class Authority {
     }
   }
 
-  private freeUid(d: StoreData): number {
-    const used = new Set(Object.values(d.accounts).map((a) => a.uid));
-    for (let u = this.cfg.accounts.uid_min; u <= this.cfg.accounts.uid_max; u++) if (!used.has(u)) return u;
-    throw new NasauthError('NASAUTH_UID_CONFLICT', `no free uid left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
+  /** Refuse a name or id the system already resolves outside nasauth (NSS). */
+  private async checkSystem(db: Db, name: string | null, id: number | null): Promise<void> {
+    const why = await this.system.clash(db, name, id);
+    if (!why) return;
+    const idClash = name === null || !why.startsWith('the system already has');
+    const what = db === 'passwd' ? 'account' : 'group';
+    throw new NasauthError(idClash ? 'NASAUTH_UID_CONFLICT' : 'NASAUTH_EXISTS',
+      `${why}: choose another ${idClash ? (db === 'passwd' ? 'uid' : 'gid') : `${what} name`}`, idClash ? (db === 'passwd' ? 'uid' : 'gid') : 'name');
   }
+
+  /** The lowest id from uid_min that neither the store (`used`) nor the system has. */
+  async freeSystemId(db: Db, used: Set<number>, skip = new Set<number>()): Promise<number> {
+    for (let u = this.cfg.accounts.uid_min; u <= this.cfg.accounts.uid_max; u++) {
+      if (used.has(u) || skip.has(u)) continue;
+      if (!(await this.system.lookup(db, u))) return u;
+    }
+    throw new NasauthError('NASAUTH_UID_CONFLICT', `no free ${db === 'passwd' ? 'uid' : 'gid'} left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
+  }
+
 
   async addUser(input: AccountInput, password: Uint8Array | null, actor: string): Promise<Account> {
     const name = checkName(input.name);
@@ -318,10 +344,13 @@ export class Authority {
       if (problems.length) throw new NasauthError('NASAUTH_PASSWORD_POLICY', `the password needs ${problems.join('; ')}`, 'password');
     }
     if (this.store.account(name)) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
+    if (input.uid !== undefined) this.checkUid(input.uid);
+    await this.checkSystem('passwd', name, input.uid ?? null);
+    const picked = input.uid ?? await this.freeSystemId('passwd', new Set(this.store.accounts().map((a) => a.uid)));
     const v = password ? await this.verifier.make(password) : {};
     const acct = await this.store.mutate((d) => {
       if (d.accounts[name]) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
-      const uid = input.uid ?? this.freeUid(d);
+      const uid = picked;
       this.checkUid(uid);
       if (Object.values(d.accounts).some((a) => a.uid === uid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${uid} is already used by another account`, 'uid');
       const groups = input.groups ?? [];
@@ -368,7 +397,10 @@ export class Authority {
       }
     }
     if ('services' in patch) upd.services = this.checkServices(patch.services);
-    if ('uid' in patch) this.checkUid(patch.uid);
+    if ('uid' in patch) {
+      this.checkUid(patch.uid);
+      if (this.store.account(name)?.uid !== patch.uid) await this.checkSystem('passwd', null, patch.uid as number);
+    }
     for (const k of ['uid', 'gid'] as const) {
       if (k in patch) {
         const v = patch[k];
@@ -421,13 +453,15 @@ export class Authority {
 
   async addGroup(name: string, gid: number | undefined, actor: string): Promise<Group> {
     checkName(name, 'group');
+    if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
+    if (this.store.group(name)) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
+    await this.checkSystem('group', name, gid ?? null);
+    const picked = gid ?? await this.freeSystemId('group', new Set(this.store.groups().map((x) => x.gid)));
     const g = await this.store.mutate((d) => {
       if (d.groups[name]) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
       const used = new Set(Object.values(d.groups).map((x) => x.gid));
-      let id = gid ?? this.cfg.accounts.uid_min;
-      if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
-      if (gid !== undefined && used.has(gid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} is already used`, 'gid');
-      while (used.has(id)) id++;
+      const id = picked;
+      if (used.has(id)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${id} is already used${gid === undefined ? ' (taken meanwhile: try again)' : ''}`, 'gid');
       const grp: Group = { name, gid: id, members: [], version: 1 };
       d.groups[name] = grp;
       return grp;
@@ -454,18 +488,65 @@ export class Authority {
   }
 
   /**
+   * What the system has (NSS outside nasauth) for every name and id an import may use,
+   * free ids for the choices it makes itself, and which shadow hashes are hashes of the
+   * empty password: resolved here, asynchronously, so that the plan stays pure.
+   */
+  private async importContext(src: Sources, choices: ImportChoices): Promise<ImportContext> {
+    const ctx = emptyContext();
+    const keys = importKeys(src, choices);
+    for (const n of keys.names) { const e = await this.system.lookup('passwd', n); if (e) ctx.sysUsers.set(n, e.id); }
+    for (const u of keys.uids) { const e = await this.system.lookup('passwd', u); if (e && this.store.account(e.name)?.uid !== u) ctx.sysUids.set(u, e.name); }
+    for (const n of keys.groups) { const e = await this.system.lookup('group', n); if (e && !this.store.group(n)) ctx.sysGroups.set(n, e.id); }
+    for (const g of keys.gids) { const e = await this.system.lookup('group', g); if (e && this.store.group(e.name)?.gid !== g) ctx.sysGids.set(g, e.name); }
+    // the NAS default group is the system's (e.g. users, gid 100) on purpose
+    const dflt = this.cfg.accounts.default_gid;
+    if (!ctx.sysGids.has(dflt)) { const e = await this.system.lookup('group', dflt); if (e) ctx.sysGids.set(dflt, e.name); }
+    const usedU = new Set(this.store.accounts().map((a) => a.uid));
+    const usedG = new Set(this.store.groups().map((g) => g.gid));
+    const wantU = src.passwd.length + src.smb.length;
+    const wantG = src.group.length;
+    for (let k = 0; k < wantU; k++) {
+      try { const u = await this.freeSystemId('passwd', usedU); ctx.freeUids.push(u); usedU.add(u); } catch { break; }
+    }
+    for (let k = 0; k < wantG; k++) {
+      try { const g = await this.freeSystemId('group', usedG); ctx.freeGids.push(g); usedG.add(g); } catch { break; }
+    }
+    // a shadow hash of "" would never log in (the authority refuses ""), but the report
+    // and doctor must not call it a password: one verification each, off the event loop
+    for (const sh of src.shadow) {
+      const h = sh.hash.replace(/^!+/, '');
+      if (!identify(h) || 'error' in parseLegacy(h)) continue;
+      try { if (await this.verifier.pool.run(() => verifyLegacy(h, Buffer.alloc(0)))) ctx.emptyLegacy.add(sh.name); } catch { /* busy: the hash is kept; "" is refused anyway */ }
+    }
+    return ctx;
+  }
+
+  /**
    * Import an old system's accounts (parsed sources) in one durable change, or only
    * report what would happen (dryRun). The plan is made inside the store's serialised
    * change, against the state it applies to.
    */
-  async importAccounts(src: Sources, opts: { dryRun: boolean; overwrite: boolean }, actor: string): Promise<ImportReport> {
+  async importAccounts(src: Sources, opts: { dryRun: boolean; overwrite: boolean } & ImportChoices, actor: string): Promise<ImportReport> {
     const now = this.now();
-    if (opts.dryRun) return planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now }).report;
-    const first = planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now });
+    const choices: ImportChoices = { rename: opts.rename, uid: opts.uid, renameGroup: opts.renameGroup, owner: opts.owner };
+    const ctx = await this.importContext(src, choices);
+    const planOpts = { overwrite: opts.overwrite, now, ...choices };
+    if (opts.dryRun) return planImport(src, this.store.snapshot, this.cfg, planOpts, ctx).report;
+    const first = planImport(src, this.store.snapshot, this.cfg, planOpts, ctx);
     if (!first.accounts.length && !first.groups.length) return first.report;
+    let carried: string | null = null;
     const report = await this.store.mutate((d) => {
-      const plan = planImport(src, d, this.cfg, { overwrite: opts.overwrite, now });
+      const plan = planImport(src, d, this.cfg, planOpts, ctx);
+      for (const old of plan.remove) {
+        // the first-start admin, carried over under the old owner's name (same rid)
+        const rid = d.accounts[old]?.rid;
+        const now2 = plan.accounts.find((a) => a.rid === rid)?.name;
+        delete d.accounts[old];
+        if (now2) for (const g of Object.values(d.groups)) if (g.members.includes(old)) { g.members = g.members.map((m) => (m === old ? now2 : m)); g.version += 1; }
+      }
       for (const a of plan.accounts) {
+        if (a.first_start) delete a.first_start;
         d.accounts[a.name] = a;
         d.next_rid = Math.max(d.next_rid, a.rid + 1);
       }
@@ -476,17 +557,63 @@ export class Authority {
           if (a && !a.groups.includes(g.name)) { a.groups = [...a.groups, g.name].sort(); a.version += 1; }
         }
       }
+      carried = plan.report.owner.carried_onto ?? null;
       return plan.report;
     });
-    for (const a of report.accounts) if (a.outcome === 'update') this.cache.forget(a.name);
+    for (const a of report.accounts) if (a.outcome === 'update') this.cache.forget(a.as ?? a.name);
+    if (carried) {
+      this.cache.forget(carried);
+      // the one-time password no longer works: its file goes, as when it is changed
+      try { unlinkSync(join(this.cfg.state_dir, 'initial-admin-password')); } catch { /* none */ }
+      this.log.info({ audit: 'owner_carried_over', user: report.owner.name, onto: carried, by: actor });
+    }
     this.log.info({ audit: 'import', by: actor, ...report.summary });
     return report;
   }
 
-  /** The first start: an admin with a random one-time password that must be changed. */
+  /**
+   * A store written before empty passwords were refused may hold the NT hash of "" (an
+   * import) or scrypt + NT hash of "" (the first login with it stored them). Remove them
+   * at start, so smbd is never handed a hash that takes an empty password; the account
+   * then has no usable password until the admin sets one (doctor says so).
+   */
+  async removeEmptyPasswords(): Promise<string[]> {
+    const hit = (a: Account) => a.verifiers.nt === EMPTY_NT_HASH;
+    if (!this.store.accounts().some(hit)) return [];
+    const names = await this.store.mutate((d) => {
+      const out: string[] = [];
+      for (const a of Object.values(d.accounts)) {
+        if (!hit(a)) continue;
+        // scrypt is always made together with the NT hash of the same password
+        a.verifiers = a.verifiers.legacy ? { legacy: a.verifiers.legacy } : {};
+        a.version += 1;
+        out.push(a.name);
+      }
+      return out;
+    });
+    for (const n of names) {
+      this.cache.forget(n);
+      this.log.warn({ audit: 'empty_password_removed', user: n }, `${n} had an empty password (from an old import): removed; the admin must set a password`);
+    }
+    return names;
+  }
+
+  /**
+   * The first start: an admin (first_start.admin_name) with a random one-time password
+   * that must be changed. Refused (NasauthError) when the system already has that name.
+   */
   async createFirstAdmin(): Promise<string> {
     const pw = randomBytes(12).toString('base64url');
-    await this.addUser({ name: 'admin', role: 'admin', full_name: 'Administrator', must_change_password: true }, Buffer.from(pw), 'first-start');
+    const name = this.cfg.first_start.admin_name;
+    try {
+      await this.addUser({ name, role: 'admin', full_name: 'Administrator', must_change_password: true }, Buffer.from(pw), 'first-start');
+    } catch (e) {
+      if (e instanceof NasauthError && (e.code === 'NASAUTH_EXISTS' || e.code === 'NASAUTH_INVALID_NAME')) {
+        throw new NasauthError(e.code, `first start: the admin account "${name}" was not created: ${e.message}. Set first_start.admin_name in the configuration to a free name and restart, or add an admin as root: nasauth user add NAME --role admin`);
+      }
+      throw e;
+    }
+    await this.store.mutate((d) => { const a = d.accounts[name]; if (a) a.first_start = true; });
     return pw;
   }
 }

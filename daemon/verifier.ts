@@ -89,6 +89,7 @@ export class Verifier {
    * Returns 'ok' | 'bad' | 'none' (no usable verifier). Throws BusyError when the pool is full.
    */
   async check(v: Verifiers | undefined, pw: Uint8Array): Promise<'ok' | 'bad' | 'none'> {
+    if (pw.length === 0) return 'bad'; // never, whatever a verifier says (the authority refuses it first)
     if (v?.scrypt) return (await this.checkScrypt(v.scrypt, pw)) ? 'ok' : 'bad';
     if (v?.legacy) {
       const canon = canonicalBytes(pw);

@@ -23,18 +23,22 @@ t.test('a full migration', async (t) => {
   t.equal(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout).report;
   const by = Object.fromEntries(report.accounts.map((a: { name: string }) => [a.name, a]));
-  t.same(report.summary, { create: 8, update: 0, unchanged: 0, skip: 2 }, 'alice bob carol dave erin jurgen henry ivy created; frank and Gina skipped');
-  // conflicts, per account, with what was done
-  t.equal(by.frank.outcome, 'skip');
-  t.match(by.frank.notes.join(' '), /uid 1001 is also used by "alice"/);
-  t.equal(by.gina?.outcome ?? by.Gina.outcome, 'skip');
-  t.match((by.Gina ?? by.gina).notes.join(' '), /not a valid account name/);
+  t.same(report.summary, { create: 10, update: 0, unchanged: 0, skip: 0 }, 'everybody created: the conflicts are solved by reported choices');
+  // conflicts, per account, with the choice the import made
+  t.equal(by.frank.outcome, 'create');
+  t.match(by.frank.notes.join(' '), /uid 1001 is also used by "alice" on the old system: imported with uid \d+ \(choose another with --uid frank=N/);
+  t.not(by.frank.uid, 1001, 'frank got another uid');
+  t.equal(by.Gina.outcome, 'create');
+  t.equal(by.Gina.as, 'gina', 'upper-case name imported in lower case');
+  t.match(by.Gina.notes.join(' '), /imported as "gina"; Gina still logs in as "Gina"/);
+  t.same(report.emails_not_carried, [{ name: 'ivy', email: 'not an email', why: 'not a valid e-mail address' }], 'the only e-mail not carried over is the invalid one, and it is listed');
+  t.match(report.owner, { name: 'alice', why: /role admin in/ }, 'alice (role admin) is recognised as the old owner');
   t.match(by.henry.notes.join(' '), /in smbpasswd but not in passwd: imported with uid 1008/);
   t.match(by.ivy.notes.join(' '), /traditional DES crypt/);
-  t.match(by.ivy.notes.join(' '), /no usable password: the admin must set one/);
+  t.match(by.ivy.notes.join(' '), /no usable password: nobody can log in as ivy until the admin sets one/);
   t.match(by.ivy.notes.join(' '), /e-mail "not an email" is not valid/);
   t.match(by.dave.notes.join(' '), /locked .* imported disabled/);
-  t.match(by.bob.notes.join(' '), /no NT hash: SMB will fail until this user logs in once elsewhere/);
+  t.match(by.bob.notes.join(' '), /no NT hash: SMB and Time Machine work after bob has logged in once on the web page/);
   t.notMatch(run.stdout, /\$6\$|\$y\$|\$2b\$|[0-9A-F]{32}/, 'the report never shows a hash');
   t.notOk(readStore(d).accounts.root, 'system accounts are not imported');
 
@@ -57,14 +61,14 @@ t.test('a full migration', async (t) => {
   t.notOk(s.accounts.bob.verifiers.legacy, 'no legacy verifier left for bob');
   const st = await cli(d, ['--json', 'status']);
   const status = JSON.parse(st.stdout);
-  t.same(status.verifiers.without_nt_hash, ['ivy'], 'every account that logged in has an NT hash now; ivy has no password at all');
+  t.same(status.verifiers.without_nt_hash, ['frank', 'gina', 'ivy'], 'every account that logged in has an NT hash now; frank, gina and ivy have no password at all');
   t.equal(status.verifiers.legacy, 0, 'every legacy verifier was upgraded by its first login (even disabled dave\'s)');
 
   // the import is idempotent, and keeps what nasauth changed since
   await cli(d, ['user', 'set', 'erin', '--email', 'erin@new.example']);
   const gen1 = readStore(d).generation;
   const again = JSON.parse((await cli(d, ['--json', 'import', '--from', old.dir])).stdout).report;
-  t.same(again.summary, { create: 0, update: 0, unchanged: 8, skip: 2 }, 'second run changes nothing');
+  t.same(again.summary, { create: 0, update: 0, unchanged: 10, skip: 0 }, 'second run changes nothing');
   t.equal(readStore(d).generation, gen1, 'not even the store generation');
   t.match(again.accounts.find((a: { name: string }) => a.name === 'erin').notes.join(' '), /./);
   t.equal(readStore(d).accounts.erin.email, 'erin@new.example', 'an e-mail changed in nasauth is not overwritten');
@@ -77,7 +81,7 @@ t.test('status before any login: legacy verifiers and missing NT hashes are coun
   await cli(d, ['import', '--from', old.dir]);
   const st = await cli(d, ['status']);
   t.match(st.stdout, /5 legacy/);
-  t.match(st.stdout, /no NT hash\s+bob, ivy: SMB will fail until this user logs in once elsewhere/);
+  t.match(st.stdout, /no NT hash\s+bob, frank, gina, ivy: SMB will fail until this user logs in once elsewhere/);
 });
 
 t.test('broken inputs are refused whole, naming the file and line', async (t) => {

@@ -1,0 +1,97 @@
+// Names and ids the system already has, outside nasauth. With "passwd: files extrausers"
+// the system's entry wins in NSS: a NAS account "_apt" would write files as uid 42, a NAS
+// group "users" (gid 1000) would lose to the system's users (gid 100). So nasauth refuses
+// names, uids, group names and gids that resolve elsewhere, on every path that makes one
+// (user add, group add, import, the first-start admin).
+//
+// Asked from NSS, not from a fixed list: /etc/passwd and /etc/group are read directly,
+// and every other source nsswitch.conf names for the database (ldap, sss, systemd, nis,
+// winbind, …) is asked through `getent -s DB:SOURCE`. The extrausers source is skipped:
+// those are nasauth's own files. When nsswitch.conf cannot be read, plain getent is asked
+// and an answer equal to one of nasauth's own entries is ignored.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Db = 'passwd' | 'group';
+export interface SystemEntry { db: Db; name: string; id: number; source: string }
+
+/** getent answers in microseconds; a hung directory source must not hold an admin change for long. */
+const GETENT_TIMEOUT_MS = 3000;
+const OWN_SOURCES = new Set(['files', 'extrausers']);
+
+function parseLine(db: Db, line: string, source: string): SystemEntry | null {
+  const f = line.split(':');
+  if (f.length < (db === 'passwd' ? 7 : 4) || !/^\d+$/.test(f[2] ?? '')) return null;
+  return { db, name: f[0], id: Number(f[2]), source };
+}
+
+function getent(args: string[]): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('getent', args, { timeout: GETENT_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout) => resolve(err ? null : stdout));
+  });
+}
+
+export class SystemAccounts {
+  /**
+   * @param etc where passwd, group and nsswitch.conf are read (tests use private mount
+   *   namespaces instead; this stays /etc on the device)
+   * @param own whether an entry is one of nasauth's own (used only without nsswitch.conf)
+   */
+  constructor(private etc = '/etc', private own: (e: SystemEntry) => boolean = () => false) {}
+
+  /** The entries of /etc/passwd or /etc/group (read each time: they are small and may change). */
+  files(db: Db): SystemEntry[] {
+    let text = '';
+    try { text = readFileSync(join(this.etc, db), 'utf8'); } catch { return []; }
+    const out: SystemEntry[] = [];
+    for (const l of text.split('\n')) {
+      if (!l || l.startsWith('#') || l.startsWith('+') || l.startsWith('-')) continue;
+      const e = parseLine(db, l, 'files');
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** NSS sources for `db` other than files and extrausers; null when nsswitch.conf is unreadable. */
+  sources(db: Db): string[] | null {
+    let text: string;
+    try { text = readFileSync(join(this.etc, 'nsswitch.conf'), 'utf8'); } catch { return null; }
+    const line = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).find((l) => l.startsWith(`${db}:`));
+    if (!line) return ['files'].filter((s) => !OWN_SOURCES.has(s)); // glibc's default for a missing line is files
+    return line.slice(db.length + 1).split(/\s+/).filter((w) => w && !w.startsWith('[') && /^[a-z0-9_-]+$/i.test(w) && !OWN_SOURCES.has(w));
+  }
+
+  /** The system's entry for a name or an id in `db`, or null. */
+  async lookup(db: Db, key: string | number): Promise<SystemEntry | null> {
+    const byId = typeof key === 'number';
+    const hit = this.files(db).find((e) => (byId ? e.id === key : e.name === key));
+    if (hit) return hit;
+    const srcs = this.sources(db);
+    const ask = async (args: string[], source: string) => {
+      const out = await getent(args);
+      const e = out ? parseLine(db, out.split('\n')[0], source) : null;
+      return e && (source !== 'nss' || !this.own(e)) ? e : null;
+    };
+    if (srcs === null) return ask([db, String(key)], 'nss');
+    for (const s of srcs) {
+      const e = await ask(['-s', `${db}:${s}`, db, String(key)], s);
+      if (e) return e;
+    }
+    return null;
+  }
+
+  /** Why `name` / `id` cannot be a NAS account (or group), or null when both are free. */
+  async clash(db: Db, name: string | null, id: number | null): Promise<string | null> {
+    const what = db === 'passwd' ? 'user' : 'group';
+    if (name !== null) {
+      const e = await this.lookup(db, name);
+      if (e) return `the system already has a ${what} "${name}" (${db === 'passwd' ? 'uid' : 'gid'} ${e.id}, from ${e.source === 'files' ? `/etc/${db}` : `NSS source ${e.source}`}), and it would win over a NAS ${what} of that name`;
+    }
+    if (id !== null) {
+      const e = await this.lookup(db, id);
+      if (e) return `${db === 'passwd' ? 'uid' : 'gid'} ${id} already belongs to the system's ${what} "${e.name}" (from ${e.source === 'files' ? `/etc/${db}` : `NSS source ${e.source}`})`;
+    }
+    return null;
+  }
+}
