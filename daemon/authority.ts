@@ -15,10 +15,10 @@ import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
 import { REASONS, type Reason } from './reasons';
-import { Store, type Account, type Group, type Role, type StoreData } from './store';
+import { Store, ntConfirmed, type Account, type Group, type Role } from './store';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
-import { EMPTY_NT_HASH } from './password';
+import { EMPTY_NT_HASH, ntHash } from './password';
 import { SystemAccounts, type Db } from './system-accounts';
 import { emptyContext, importKeys, planImport, type ImportChoices, type ImportContext, type ImportReport } from './import';
 import { identify, parseLegacy, verifyLegacy } from './crypt';
@@ -140,8 +140,9 @@ export class Authority {
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
     if (acct && this.cache.check(acct.name, req.password, acct.version)) return { account: acct, cached: true };
     let result: 'ok' | 'bad' | 'none';
+    const proof: { by?: 'scrypt' | 'legacy' | 'nt' } = {};
     try {
-      result = await this.verifier.check(acct?.verifiers, req.password);
+      result = await this.verifier.check(acct?.verifiers, req.password, proof);
     } catch (e) {
       if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
       throw e;
@@ -150,7 +151,7 @@ export class Authority {
     const now = acct ? this.store.account(acct.name) : undefined;
     if (result === 'ok' && acct && now && now.version === acct.version) {
       this.limiter.success(name);
-      acct = await this.upgradeIfNeeded(now, req.password);
+      acct = await this.upgradeIfNeeded(now, req.password, proof.by);
       this.cache.put(acct.name, req.password, acct.version);
       return { account: acct, cached: false };
     }
@@ -168,21 +169,34 @@ export class Authority {
     return this.decide('bad_credentials');
   }
 
-  /** Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. */
-  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account> {
-    if (!this.verifier.outdated(a.verifiers)) return a;
+  /**
+   * Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. The
+   * plaintext also settles an imported NT hash: kept and marked confirmed when it matches,
+   * replaced (and logged) when it does not (an old Samba made some from the wrong bytes);
+   * when the NT hash proved the password, a shadow hash that disagreed is replaced too.
+   */
+  private async upgradeIfNeeded(a: Account, pw: Uint8Array, by?: 'scrypt' | 'legacy' | 'nt'): Promise<Account> {
+    const outdated = this.verifier.outdated(a.verifiers);
+    if (!outdated && ntConfirmed(a)) return a;
     try {
-      const v = await this.verifier.make(pw);
+      const fresh = ntHash(pw).toString('hex').toUpperCase();
+      const ntWrong = !!a.verifiers.nt && a.verifiers.nt !== fresh;
+      const legacyWrong = by === 'nt' && !!a.verifiers.legacy;
+      const v = outdated ? await this.verifier.make(pw) : { scrypt: a.verifiers.scrypt!, nt: fresh };
       const version = a.version;
       const upgraded = await this.store.mutate((d) => {
         const x = d.accounts[a.name];
         if (!x || x.version !== version) return null; // changed meanwhile: leave it
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
+        x.nt_confirmed = true;
         x.version += 1;
         return x;
       });
       if (upgraded) {
-        this.log.info({ audit: 'verifier_upgrade', user: a.name });
+        if (outdated) this.log.info({ audit: 'verifier_upgrade', user: a.name });
+        if (ntWrong) this.log.warn({ audit: 'nt_hash_replaced', user: a.name, why: `the ${by === 'legacy' ? 'shadow hash' : 'password hash'} proved the password and the imported NT hash did not match it (an old Samba may have made it from the wrong bytes); SMB now takes the proven password` }, `${a.name}: stale NT hash replaced`);
+        else if (a.verifiers.nt) this.log.info({ audit: 'nt_hash_confirmed', user: a.name }, `${a.name}: imported NT hash confirmed by a plaintext login`);
+        if (legacyWrong) this.log.warn({ audit: 'legacy_hash_replaced', user: a.name, why: 'the NT hash proved the password and the imported shadow hash did not match it' }, `${a.name}: stale shadow hash replaced`);
         return this.store.account(a.name) ?? a;
       }
     } catch (e) {
@@ -277,6 +291,7 @@ export class Authority {
         const x = d.accounts[name];
         if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
+        if (x.nt_confirmed !== undefined) x.nt_confirmed = true;
         x.password_changed_at = this.now();
         x.must_change_password = opts.mustChange ?? false;
         x.lockout_until = null;
