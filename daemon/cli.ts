@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { loadConfig } from './config';
 import { ImportSourceError, readSources } from './import-parse';
 import type { ImportReport } from './import';
-import type { Diagnosis } from './doctor';
+import { renderDiagnosis, renderSummaryLine, type Diagnosis } from './doctor-render';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -30,8 +30,10 @@ usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
   status
   import --from DIR [--dry-run] [--overwrite] [--owner NAME] [--rename OLD=NEW]... [--uid NAME=N]...
                 [--rename-group OLD=NEW]...   accounts from an old system (docs/import.md)
-  doctor USER [SERVICE]    why USER cannot log in (to SERVICE), store by store; exit 0 when all is well
-  doctor --all [SERVICE]   one line per account
+  doctor USER [SERVICE] [--verbose]   why USER cannot log in (to SERVICE), in plain words, each
+                           with its fix; --verbose adds the technical detail; exit 0 when nothing
+                           is broken (an account switched off on purpose is not broken)
+  doctor --all [SERVICE]   one line per account; exit 0 when every account is as the admin intended
 
 Passwords are read from the terminal (asked twice) or, when stdin is not a terminal,
 from the first line of stdin. They are never taken from the command line.
@@ -278,15 +280,12 @@ export async function run(argv: string[]): Promise<number> {
     case 'status': printStatus(b); break;
     case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
     case 'doctor':
-      if (b.diagnosis) {
-        const dg = b.diagnosis as Diagnosis;
-        for (const c of dg.checks) process.stdout.write(`${c.level === 'ok' ? ' ok ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.text}\n`);
-        process.stdout.write(dg.ok ? `${dg.user} can log in${dg.service ? ` to ${dg.service}` : ''}, as far as nasauth can tell\n` : `${dg.user} cannot log in${dg.service ? ` to ${dg.service}` : ''}: see FAIL above\n`);
-      } else {
-        for (const dg of b.diagnoses as Diagnosis[]) {
-          const bad = dg.checks.filter((c) => c.level === 'fail').map((c) => c.text);
-          process.stdout.write(`${dg.user.padEnd(20)} ${dg.ok ? 'ok' : bad.join('; ')}\n`);
-        }
+      if (b.diagnosis) process.stdout.write(renderDiagnosis(b.diagnosis as Diagnosis, !!g.verbose));
+      else {
+        const all = b.diagnoses as Diagnosis[];
+        for (const dg of all) process.stdout.write(`${renderSummaryLine(dg)}\n`);
+        const bad = all.filter((x) => !x.ok).length;
+        process.stdout.write(bad ? `${bad} of ${all.length} accounts need fixing (nasauth doctor NAME says how)\n` : `all ${all.length} accounts are as the admin intended\n`);
       }
       return doctorOk ? EXIT.ok : EXIT.refused;
     default: process.stdout.write('done\n');
