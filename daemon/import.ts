@@ -228,7 +228,8 @@ export function planImport(src: Sources, cur: Readonly<StoreData>, cfg: Config, 
   const takenNames = new Set<string>();
   const sourceUids = new Set(all.map((p) => p.uid));
   let freeIdx = 0;
-  const storeUidOwner = (uid: number, except: Set<string>) => Object.values(cur.accounts).find((a) => a.uid === uid && !except.has(a.name));
+  let carriedFrom: Account | undefined; // the first-start admin once the owner is carried onto it: its old uid is free
+  const storeUidOwner = (uid: number, except: Set<string>) => Object.values(cur.accounts).find((a) => a.uid === uid && !except.has(a.name) && a !== carriedFrom);
   const nextFreeUid = (except: Set<string>): number | null => {
     while (freeIdx < ctx.freeUids.length) {
       const u = ctx.freeUids[freeIdx++];
@@ -323,14 +324,14 @@ export function planImport(src: Sources, cur: Readonly<StoreData>, cfg: Config, 
       if (chosen !== oldUid) r.notes.push(`uid ${chosen} (--uid ${p.name}=${chosen}; it had ${oldUid}: files it owns on the old disks need chown)`);
     } else if (existing?.imported && existing.uid !== oldUid && !problem(existing.uid)) {
       uid = existing.uid; // a uid chosen by an earlier import stays
-    } else if (carry && !inRange(oldUid)) {
+    } else if (carry && !inRange(oldUid) && !sourceUids.has(firstAdmin.uid)) {
       uid = firstAdmin.uid;
       r.notes.push(`uid ${oldUid} is below the NAS range (${uid_min}-${uid_max}): keeps the first-start admin's uid ${uid} (files it owns on the old disks need chown -R ${uid})`);
     } else {
       const why = problem(oldUid);
       if (!why) uid = oldUid;
       else {
-        const u = carry && !problem(firstAdmin.uid) ? firstAdmin.uid : nextFreeUid(mine);
+        const u = carry && !problem(firstAdmin.uid) && !sourceUids.has(firstAdmin.uid) ? firstAdmin.uid : nextFreeUid(mine);
         if (u === null) { skip(`${why}, and no free uid is left in the NAS range: not imported`); continue; }
         uid = u;
         r.notes.push(`${why}: imported with uid ${u} (choose another with --uid ${p.name}=N; files it owns on the old disks need chown)`);
@@ -426,6 +427,7 @@ export function planImport(src: Sources, cur: Readonly<StoreData>, cfg: Config, 
       if (!m?.services) acct.services = [...new Set([...firstAdmin.services, ...services])];
       acct.groups = [...firstAdmin.groups];
       carriedOnto = firstAdmin.name;
+      carriedFrom = firstAdmin;
       if (name !== firstAdmin.name) remove.push(firstAdmin.name);
       out.push(acct);
       continue;
