@@ -2,11 +2,11 @@
 // conflicts are reported per account, dry runs change nothing, a second run changes
 // nothing, and broken inputs are refused whole with the file and line named.
 import t from 'tap';
-import { appendFileSync, writeFileSync, readFileSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { appendFileSync, writeFileSync, readFileSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { authenticate, cleanup, cli, readStore, startDaemon } from './helpers/daemon';
-import { buildOldNas } from './helpers/oldnas';
+import { buildOldNas, mk } from './helpers/oldnas';
 
 t.test('a full migration', async (t) => {
   const old = buildOldNas();
@@ -124,4 +124,37 @@ t.test('CSV metadata, as spreadsheets write it', async (t) => {
   t.equal(s.accounts.alice.full_name, 'Alice, the "Admin"');
   t.same(s.accounts.alice.services, ['smb', 'dashboard']);
   t.equal(s.accounts.carol.email, 'carol@example.com');
+});
+
+t.test('a WD-style owner: "admin" with uid 500 and an e-mail, carried over onto the first-start admin', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'oldnas-wd-'));
+  mkdirSync(join(dir, 'etc', 'samba'), { recursive: true });
+  writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nadmin:x:500:1000::/shares/admin:/bin/sh\nbob:x:1001:1000:Bob:/shares/bob:/bin/sh\n');
+  writeFileSync(join(dir, 'etc', 'shadow'), `admin:${mk('sha512crypt', 'Wd-admin-pass1')}:19000:0:99999:7:::\nbob:${mk('sha512crypt', 'Bob-pass-2')}:19000:0:99999:7:::\n`);
+  writeFileSync(join(dir, 'etc', 'group'), 'administrators:x:1000:admin\n');
+  writeFileSync(join(dir, 'nasauth-users.yaml'), 'users:\n  admin: { email: owner@example.com }\n  bob: { email: bob@example.com }\n');
+  const d = await startDaemon({ createAdmin: true });
+  t.teardown(async () => { await d.stop(); cleanup(d); rmSync(dir, { recursive: true, force: true }); });
+  const oneTime = /one-time password: (\S+)/.exec(d.stderr())?.[1];
+  t.ok(oneTime, 'the first start printed a one-time password');
+  const before = readStore(d).accounts.admin;
+  const r = await cli(d, ['--json', 'import', '--from', dir]);
+  t.equal(r.code, 0, r.stderr);
+  const rep = JSON.parse(r.stdout).report;
+  t.match(rep.owner, { name: 'admin', carried_onto: 'admin', why: /member of the old admin group "administrators"/ });
+  t.same(rep.emails_not_carried, []);
+  const a = readStore(d).accounts.admin;
+  t.equal(a.rid, before.rid, 'the same account (RID) as the first-start admin');
+  t.equal(a.email, 'owner@example.com', 'the owner\'s e-mail is on the admin account');
+  t.equal(a.must_change_password, false, 'no must-change on the owner\'s real password');
+  t.ok(a.uid >= 1000 && a.uid !== 1001, `a NAS uid that is not bob's (${a.uid})`);
+  t.same(a.groups, ['administrators']);
+  const q = await authenticate(d, 'admin', 'Wd-admin-pass1', 'dashboard');
+  t.equal(q.body.reason, 'ok', 'the old admin password works');
+  t.equal(q.body.user.email, 'owner@example.com');
+  t.equal((await authenticate(d, 'admin', oneTime!, 'dashboard')).body.reason, 'bad_credentials', 'the one-time password no longer does');
+  t.equal(readStore(d).accounts.bob.uid, 1001, 'bob keeps his uid');
+  // a second import: nothing changes, the owner is not carried twice
+  const again = JSON.parse((await cli(d, ['--json', 'import', '--from', dir])).stdout).report;
+  t.same(again.summary, { create: 0, update: 0, unchanged: 2, skip: 0 });
 });
