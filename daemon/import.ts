@@ -11,6 +11,7 @@ import type { Account, Group, StoreData, Verifiers } from './store';
 import { identify, parseLegacy } from './crypt';
 import { EMPTY_NT_HASH } from './password';
 import { checkEmail, checkFullName, checkName } from './validate';
+import { NasauthError } from './errors';
 
 export type Outcome = 'create' | 'update' | 'unchanged' | 'skip';
 export interface AccountReport {
@@ -117,6 +118,13 @@ export function planImport(src: Sources, cur: Readonly<StoreData>, cfg: Config, 
   const uidChoice = opts.uid ?? {};
   const renameGroup = opts.renameGroup ?? {};
   const notCarried: ImportReport['emails_not_carried'] = [];
+  // an option that names nobody is a typo: refuse the whole import rather than ignore it
+  const known = new Set([...src.passwd.map((p) => p.name), ...src.smb.map((x) => x.name)]);
+  for (const [opt, m] of [['--rename', rename], ['--uid', uidChoice]] as const) {
+    for (const k of Object.keys(m)) if (!known.has(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `${opt} ${k}=…: the old system has no account "${k}" (names are as in its passwd/smbpasswd); nothing was imported`, opt.slice(2));
+  }
+  if (opts.owner !== undefined && !known.has(opts.owner)) throw new NasauthError('NASAUTH_INVALID_FIELD', `--owner ${opts.owner}: the old system has no account "${opts.owner}"; nothing was imported`, 'owner');
+  for (const k of Object.keys(renameGroup)) if (!src.group.some((g) => g.name === k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `--rename-group ${k}=…: the old system has no group "${k}"; nothing was imported`, 'rename_group');
 
   // ---- who: every passwd entry, plus smbpasswd-only users --------------------------
   const all: PasswdEntry[] = [...src.passwd];

@@ -58,7 +58,7 @@ export class SystemAccounts {
     let text: string;
     try { text = readFileSync(join(this.etc, 'nsswitch.conf'), 'utf8'); } catch { return null; }
     const line = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).find((l) => l.startsWith(`${db}:`));
-    if (!line) return ['files'].filter((s) => !OWN_SOURCES.has(s)); // glibc's default for a missing line is files
+    if (!line) return []; // glibc's default for a missing line is files, read above
     return line.slice(db.length + 1).split(/\s+/).filter((w) => w && !w.startsWith('[') && /^[a-z0-9_-]+$/i.test(w) && !OWN_SOURCES.has(w));
   }
 

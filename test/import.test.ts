@@ -106,6 +106,20 @@ t.test('broken inputs are refused whole, naming the file and line', async (t) =>
     t.match(r.stderr, re, name);
     t.match(r.stderr, /nothing was imported/, name);
   }
+  // an option that names nobody is refused, not ignored
+  const old = buildOldNas();
+  for (const [args, re] of [
+    [['--rename', 'zed=zoe'], /--rename zed=…: the old system has no account "zed"/],
+    [['--uid', 'zed=2000'], /--uid zed=…: the old system has no account "zed"/],
+    [['--rename-group', 'nogroup=x'], /--rename-group nogroup=…: the old system has no group "nogroup"/],
+    [['--owner', 'zed'], /--owner zed: the old system has no account "zed"/],
+    [['--uid', 'alice=abc'], /--uid alice=abc must be a number/],
+    [['--rename', 'alice'], /--rename alice: expected OLD=NEW/],
+  ] as Array<[string[], RegExp]>) {
+    const x = await cli(d, ['import', '--from', old.dir, ...args]);
+    t.not(x.code, 0, args.join(' '));
+    t.match(x.stderr, re, args.join(' '));
+  }
   const r = await cli(d, ['import', '--from', '/nonexistent/old-root']);
   t.match(r.stderr, /not a directory/);
   t.equal(readStore(d).generation, gen, 'nothing was imported half-way');
