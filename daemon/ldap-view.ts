@@ -351,6 +351,7 @@ export class LdapView {
       if (asked.toUpperCase() !== configured.toUpperCase()) {
         alias = dir.domainEntry(asked);
         if (!this.aliasWarned.has(asked.toUpperCase())) {
+          if (this.aliasWarned.size >= MAX_DOMAIN_NAMES) this.aliasWarned.clear(); // bounded; smbd asks for one name
           this.aliasWarned.add(asked.toUpperCase());
           this.log.warn({ ldap: 'domain_name', asked, configured }, `smbd asks for the domain "${asked}" but netbios_name is "${configured}": answering for "${asked}"; set netbios_name: ${asked} in nasauth.yaml (or netbios name = ${configured} in smb.conf) so that they agree`);
         }
