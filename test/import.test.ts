@@ -5,7 +5,7 @@ import t from 'tap';
 import { appendFileSync, writeFileSync, readFileSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { authenticate, cleanup, cli, readStore, startDaemon } from './helpers/daemon';
+import { authenticate, cleanup, cli, http, readStore, startDaemon } from './helpers/daemon';
 import { buildOldNas, mk } from './helpers/oldnas';
 
 t.test('a full migration', async (t) => {
@@ -119,6 +119,20 @@ t.test('broken inputs are refused whole, naming the file and line', async (t) =>
     const x = await cli(d, ['import', '--from', old.dir, ...args]);
     t.not(x.code, 0, args.join(' '));
     t.match(x.stderr, re, args.join(' '));
+  }
+  // the same options sent raw to the admin socket, malformed
+  const sources = { dir: old.dir, files: {}, passwd: [], shadow: [], group: [], smb: [], meta: [] };
+  for (const [body, re] of [
+    [{ rename: ['alice'] }, /"rename" must be an object/],
+    [{ rename: { alice: 7 } }, /"rename.alice" must be a name/],
+    [{ uid: { alice: -1 } }, /"uid.alice" must be a uid/],
+    [{ uid: { alice: 1.5 } }, /"uid.alice" must be a uid/],
+    [{ rename_group: { x: 'y'.repeat(65) } }, /"rename_group.x" must be a name/],
+    [{ owner: 42 }, /"owner" must be an account name/],
+  ] as Array<[Record<string, unknown>, RegExp]>) {
+    const x = await http(d.admin, 'POST', '/v1/admin/import', { sources, dry_run: true, ...body });
+    t.equal(x.status, 400, JSON.stringify(body));
+    t.match(x.body.error.message, re);
   }
   const r = await cli(d, ['import', '--from', '/nonexistent/old-root']);
   t.match(r.stderr, /not a directory/);
