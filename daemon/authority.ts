@@ -346,7 +346,6 @@ export class Authority {
     throw new NasauthError('NASAUTH_UID_CONFLICT', `no free ${db === 'passwd' ? 'uid' : 'gid'} left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
   }
 
-
   async addUser(input: AccountInput, password: Uint8Array | null, actor: string): Promise<Account> {
     const name = checkName(input.name);
     const role: Role = input.role ?? 'user';
