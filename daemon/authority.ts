@@ -19,7 +19,7 @@ import { Store, ntConfirmed, type Account, type Group, type Role } from './store
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { EMPTY_NT_HASH, ntHash } from './password';
-import { SystemAccounts, type Db } from './system-accounts';
+import { SystemAccounts, type Db, type SystemEntry } from './system-accounts';
 import { emptyContext, importKeys, planImport, type ImportChoices, type ImportContext, type ImportReport } from './import';
 import { identify, parseLegacy, verifyLegacy } from './crypt';
 import { unlinkSync } from 'node:fs';
@@ -328,8 +328,9 @@ export class Authority {
   }
 
   /** Refuse a name or id the system already resolves outside nasauth (NSS). */
-  private async checkSystem(db: Db, name: string | null, id: number | null): Promise<void> {
-    const why = await this.system.clash(db, name, id);
+  private async checkSystem(db: Db, name: string | null, id: number | null, known?: SystemEntry | null): Promise<void> {
+    const why = known === undefined ? await this.system.clash(db, name, id)
+      : known ? `the system already has a ${db === 'passwd' ? 'user' : 'group'} "${name}" (${db === 'passwd' ? 'uid' : 'gid'} ${known.id}, from ${known.source === 'files' ? `/etc/${db}` : `NSS source ${known.source}`}), and it would win over a NAS ${db === 'passwd' ? 'user' : 'group'} of that name` : null;
     if (!why) return;
     const idClash = name === null || !why.startsWith('the system already has');
     const what = db === 'passwd' ? 'account' : 'group';
@@ -337,11 +338,22 @@ export class Authority {
       `${why}: choose another ${idClash ? (db === 'passwd' ? 'uid' : 'gid') : `${what} name`}`, idClash ? (db === 'passwd' ? 'uid' : 'gid') : 'name');
   }
 
-  /** The lowest id from uid_min that neither the store (`used`) nor the system has. */
-  async freeSystemId(db: Db, used: Set<number>, skip = new Set<number>()): Promise<number> {
-    for (let u = this.cfg.accounts.uid_min; u <= this.cfg.accounts.uid_max; u++) {
-      if (used.has(u) || skip.has(u)) continue;
-      if (!(await this.system.lookup(db, u))) return u;
+  /**
+   * The lowest id from uid_min that neither the store (`used`) nor the system has. With
+   * `name`, that name is checked in the same NSS round trip (one getent per source).
+   */
+  async freeSystemId(db: Db, used: Set<number>, name?: string): Promise<number> {
+    const { uid_min: lo, uid_max: hi } = this.cfg.accounts;
+    let u = lo;
+    let first = true;
+    while (u <= hi) {
+      const batch: number[] = [];
+      for (; u <= hi && batch.length < 32; u++) if (!used.has(u)) batch.push(u);
+      const found = await this.system.lookupMany(db, [...(first && name !== undefined ? [name] : []), ...batch]);
+      if (first && name !== undefined) await this.checkSystem(db, name, null, found.get(name) ?? null);
+      first = false;
+      const free = batch.find((x) => !found.has(x));
+      if (free !== undefined) return free;
     }
     throw new NasauthError('NASAUTH_UID_CONFLICT', `no free ${db === 'passwd' ? 'uid' : 'gid'} left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
   }
@@ -359,9 +371,11 @@ export class Authority {
     }
     if (this.store.account(name)) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
     if (input.uid !== undefined) this.checkUid(input.uid);
-    await this.checkSystem('passwd', name, input.uid ?? null);
-    const picked = input.uid ?? await this.freeSystemId('passwd', new Set(this.store.accounts().map((a) => a.uid)));
-    const v = password ? await this.verifier.make(password) : {};
+    // the NSS round trip (a getent per source) runs while the password is hashed
+    const pick = input.uid !== undefined
+      ? this.checkSystem('passwd', name, input.uid).then(() => input.uid as number)
+      : this.freeSystemId('passwd', new Set(this.store.accounts().map((a) => a.uid)), name);
+    const [picked, v] = await Promise.all([pick, password ? this.verifier.make(password) : Promise.resolve({})]);
     const acct = await this.store.mutate((d) => {
       if (d.accounts[name]) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
       const uid = picked;
@@ -469,8 +483,8 @@ export class Authority {
     checkName(name, 'group');
     if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
     if (this.store.group(name)) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
-    await this.checkSystem('group', name, gid ?? null);
-    const picked = gid ?? await this.freeSystemId('group', new Set(this.store.groups().map((x) => x.gid)));
+    if (gid !== undefined) await this.checkSystem('group', name, gid);
+    const picked = gid ?? await this.freeSystemId('group', new Set(this.store.groups().map((x) => x.gid)), name);
     const g = await this.store.mutate((d) => {
       if (d.groups[name]) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
       const used = new Set(Object.values(d.groups).map((x) => x.gid));
@@ -506,26 +520,36 @@ export class Authority {
    * free ids for the choices it makes itself, and which shadow hashes are hashes of the
    * empty password: resolved here, asynchronously, so that the plan stays pure.
    */
+  /** Up to `count` ids from uid_min that neither the store nor the system has (one getent per source and batch). */
+  private async freeSystemIds(db: Db, used: Set<number>, count: number): Promise<number[]> {
+    const out: number[] = [];
+    const { uid_min: lo, uid_max: hi } = this.cfg.accounts;
+    let u = lo;
+    while (u <= hi && out.length < count) {
+      const batch: number[] = [];
+      for (; u <= hi && batch.length < Math.max(32, count * 2); u++) if (!used.has(u)) batch.push(u);
+      const found = await this.system.lookupMany(db, batch);
+      for (const x of batch) if (!found.has(x) && out.length < count) out.push(x);
+    }
+    return out;
+  }
+
   private async importContext(src: Sources, choices: ImportChoices): Promise<ImportContext> {
     const ctx = emptyContext();
     const keys = importKeys(src, choices);
-    for (const n of keys.names) { const e = await this.system.lookup('passwd', n); if (e) ctx.sysUsers.set(n, e.id); }
-    for (const u of keys.uids) { const e = await this.system.lookup('passwd', u); if (e && this.store.account(e.name)?.uid !== u) ctx.sysUids.set(u, e.name); }
-    for (const n of keys.groups) { const e = await this.system.lookup('group', n); if (e && !this.store.group(n)) ctx.sysGroups.set(n, e.id); }
-    for (const g of keys.gids) { const e = await this.system.lookup('group', g); if (e && this.store.group(e.name)?.gid !== g) ctx.sysGids.set(g, e.name); }
-    // the NAS default group is the system's (e.g. users, gid 100) on purpose
-    const dflt = this.cfg.accounts.default_gid;
-    if (!ctx.sysGids.has(dflt)) { const e = await this.system.lookup('group', dflt); if (e) ctx.sysGids.set(dflt, e.name); }
+    const dflt = this.cfg.accounts.default_gid; // the NAS default group is the system's (e.g. users, gid 100) on purpose
+    const users = await this.system.lookupMany('passwd', [...keys.names, ...keys.uids]);
+    const groups = await this.system.lookupMany('group', [...keys.groups, ...keys.gids, dflt]);
+    for (const n of keys.names) { const e = users.get(n); if (e) ctx.sysUsers.set(n, e.id); }
+    for (const u of keys.uids) { const e = users.get(u); if (e && this.store.account(e.name)?.uid !== u) ctx.sysUids.set(u, e.name); }
+    for (const n of keys.groups) { const e = groups.get(n); if (e && !this.store.group(n)) ctx.sysGroups.set(n, e.id); }
+    for (const g of [...keys.gids, dflt]) { const e = groups.get(g); if (e && this.store.group(e.name)?.gid !== g) ctx.sysGids.set(g, e.name); }
     const usedU = new Set(this.store.accounts().map((a) => a.uid));
     const usedG = new Set(this.store.groups().map((g) => g.gid));
     const wantU = src.passwd.length + src.smb.length;
     const wantG = src.group.length;
-    for (let k = 0; k < wantU; k++) {
-      try { const u = await this.freeSystemId('passwd', usedU); ctx.freeUids.push(u); usedU.add(u); } catch { break; }
-    }
-    for (let k = 0; k < wantG; k++) {
-      try { const g = await this.freeSystemId('group', usedG); ctx.freeGids.push(g); usedG.add(g); } catch { break; }
-    }
+    ctx.freeUids = await this.freeSystemIds('passwd', usedU, wantU);
+    ctx.freeGids = await this.freeSystemIds('group', usedG, wantG);
     // a shadow hash of "" would never log in (the authority refuses ""), but the report
     // and doctor must not call it a password: one verification each, off the event loop
     for (const sh of src.shadow) {

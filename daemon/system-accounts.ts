@@ -64,34 +64,45 @@ export class SystemAccounts {
 
   /** The system's entry for a name or an id in `db`, or null. */
   async lookup(db: Db, key: string | number): Promise<SystemEntry | null> {
-    const byId = typeof key === 'number';
-    const hit = this.files(db).find((e) => (byId ? e.id === key : e.name === key));
-    if (hit) return hit;
+    return (await this.lookupMany(db, [key])).get(key) ?? null;
+  }
+
+  /**
+   * The system's entries for several names and ids at once: the files are read once, and
+   * each other source is asked once (getent takes several keys), so an account add costs
+   * one getent per extra NSS source, not one per key.
+   */
+  async lookupMany(db: Db, keys: Array<string | number>): Promise<Map<string | number, SystemEntry>> {
+    const out = new Map<string | number, SystemEntry>();
+    const match = (e: SystemEntry) => {
+      for (const k of keys) if (!out.has(k) && (typeof k === 'number' ? e.id === k : e.name === k)) out.set(k, e);
+    };
+    for (const e of this.files(db)) match(e);
+    let rest = keys.filter((k) => !out.has(k));
+    if (!rest.length) return out;
     const srcs = this.sources(db);
     const ask = async (args: string[], source: string) => {
-      const out = await getent(args);
-      const e = out ? parseLine(db, out.split('\n')[0], source) : null;
-      return e && (source !== 'nss' || !this.own(e)) ? e : null;
+      const text = await getent([...args, db, ...rest.map(String)]);
+      for (const line of (text ?? '').split('\n')) {
+        const e = line ? parseLine(db, line, source) : null;
+        if (e && (source !== 'nss' || !this.own(e))) match(e);
+      }
+      rest = keys.filter((k) => !out.has(k));
     };
-    if (srcs === null) return ask([db, String(key)], 'nss');
-    for (const s of srcs) {
-      const e = await ask(['-s', `${db}:${s}`, db, String(key)], s);
-      if (e) return e;
-    }
-    return null;
+    if (srcs === null) await ask([], 'nss');
+    else for (const src of srcs) { if (rest.length) await ask(['-s', `${db}:${src}`], src); }
+    return out;
   }
 
   /** Why `name` / `id` cannot be a NAS account (or group), or null when both are free. */
   async clash(db: Db, name: string | null, id: number | null): Promise<string | null> {
     const what = db === 'passwd' ? 'user' : 'group';
-    if (name !== null) {
-      const e = await this.lookup(db, name);
-      if (e) return `the system already has a ${what} "${name}" (${db === 'passwd' ? 'uid' : 'gid'} ${e.id}, from ${e.source === 'files' ? `/etc/${db}` : `NSS source ${e.source}`}), and it would win over a NAS ${what} of that name`;
-    }
-    if (id !== null) {
-      const e = await this.lookup(db, id);
-      if (e) return `${db === 'passwd' ? 'uid' : 'gid'} ${id} already belongs to the system's ${what} "${e.name}" (from ${e.source === 'files' ? `/etc/${db}` : `NSS source ${e.source}`})`;
-    }
+    const found = await this.lookupMany(db, [...(name !== null ? [name] : []), ...(id !== null ? [id] : [])]);
+    const from = (e: SystemEntry) => (e.source === 'files' ? `/etc/${db}` : `NSS source ${e.source}`);
+    const byName = name !== null ? found.get(name) : undefined;
+    if (byName) return `the system already has a ${what} "${name}" (${db === 'passwd' ? 'uid' : 'gid'} ${byName.id}, from ${from(byName)}), and it would win over a NAS ${what} of that name`;
+    const byId = id !== null ? found.get(id) : undefined;
+    if (byId) return `${db === 'passwd' ? 'uid' : 'gid'} ${id} already belongs to the system's ${what} "${byId.name}" (from ${from(byId)})`;
     return null;
   }
 }
