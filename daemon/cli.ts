@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { loadConfig } from './config';
 import { ImportSourceError, readSources } from './import-parse';
 import type { ImportReport } from './import';
-import { renderDiagnosis, renderSummaryLine, type Diagnosis } from './doctor-render';
+import { renderAll, renderDiagnosis, type Diagnosis } from './doctor-render';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -281,12 +281,7 @@ export async function run(argv: string[]): Promise<number> {
     case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
     case 'doctor':
       if (b.diagnosis) process.stdout.write(renderDiagnosis(b.diagnosis as Diagnosis, !!g.verbose));
-      else {
-        const all = b.diagnoses as Diagnosis[];
-        for (const dg of all) process.stdout.write(`${renderSummaryLine(dg)}\n`);
-        const bad = all.filter((x) => !x.ok).length;
-        process.stdout.write(bad ? `${bad} of ${all.length} accounts need fixing (nasauth doctor NAME says how)\n` : `all ${all.length} accounts are as the admin intended\n`);
-      }
+      else process.stdout.write(renderAll(b.diagnoses as Diagnosis[]));
       return doctorOk ? EXIT.ok : EXIT.refused;
     default: process.stdout.write('done\n');
   }

@@ -10,6 +10,7 @@ export interface Check {
   fix?: string; // the one command or web page action that fixes it
   detail?: string; // technical detail (--verbose, --json)
   blocks?: boolean; // this keeps the person out (with info: on purpose)
+  scope?: 'system'; // about the box, not the account: doctor --all says it once
 }
 export interface Diagnosis { user: string; service: string | null; ok: boolean; intended: boolean; checks: Check[] }
 
@@ -34,6 +35,29 @@ export function renderDiagnosis(dg: Diagnosis, verbose: boolean): string {
   if (fails) out.push(`${dg.user} cannot log in${to}: ${fails === 1 ? 'the problem above needs' : `the ${fails} problems above need`} fixing`);
   else if (dg.intended) out.push(`${dg.user} cannot log in${to}, as the admin intended (see above); nothing is broken`);
   else out.push(`${dg.user} can log in${to}, as far as nasauth can tell`);
+  return out.join('\n') + '\n';
+}
+
+/**
+ * `doctor --all`: one line per account with what is wrong with that account, then what is
+ * wrong with the box itself (the same for every account), once.
+ */
+export function renderAll(all: Diagnosis[]): string {
+  const out: string[] = [];
+  const box = new Map<string, { c: Check; n: number }>();
+  for (const dg of all) {
+    const mine = dg.checks.filter((c) => c.scope !== 'system');
+    for (const c of dg.checks) {
+      if (c.scope !== 'system' || (c.level !== 'fail' && c.level !== 'warn')) continue;
+      const k = `${c.id}|${c.level}`;
+      const e = box.get(k);
+      if (e) e.n += 1; else box.set(k, { c, n: 1 });
+    }
+    out.push(renderSummaryLine({ ...dg, checks: mine }));
+  }
+  for (const { c, n } of box.values()) out.push(`${c.level === 'fail' ? 'FAIL' : 'warn'} for ${n === all.length ? 'every account' : `${n} accounts`}: ${c.text}${c.fix ? ` → ${c.fix}` : ''}`);
+  const bad = all.filter((x) => !x.ok).length;
+  out.push(bad ? `${bad} of ${all.length} accounts need fixing (nasauth doctor NAME says how)` : `all ${all.length} accounts are as the admin intended`);
   return out.join('\n') + '\n';
 }
 

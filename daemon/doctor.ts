@@ -75,7 +75,7 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   const n = a.name;
   add({ id: 'account', level: 'ok', text: `the account "${n}" exists (${a.role === 'admin' ? 'an administrator' : 'a user'})`, detail: `uid ${a.uid}, gid ${a.gid}, rid ${a.rid}, version ${a.version}` });
   if (!a.enabled) {
-    add({ id: 'enabled', level: 'info', blocks: true, text: `${n}'s account is switched off on purpose: after the right password ${n} is told "this account is disabled", everywhere`, fix: `to let ${n} in again: nasauth user set ${n} --enable`, detail: 'enabled: false; SMB answers NT_STATUS_ACCOUNT_DISABLED, PAM PAM_PERM_DENIED' });
+    add({ id: 'enabled', level: 'info', blocks: true, text: `${n}'s account is switched off on purpose: after the right password ${n} is told "this account is disabled", everywhere`, fix: `nasauth user set ${n} --enable`, detail: 'enabled: false; SMB answers NT_STATUS_ACCOUNT_DISABLED, PAM PAM_PERM_DENIED' });
   }
 
   // the password, and what SMB needs of it
@@ -130,11 +130,14 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
     if (!f) add({ id: 'nss_file', level: 'fail', blocks: true, text: `the box's user list does not have ${n} yet, so file sharing does not know ${n}`, fix: 'restart nasauthd (it writes the list on every change; check that nss.dir is writable)', detail: `${n} is missing from ${file}` });
     else if (Number(f[2]) !== a.uid || Number(f[3]) !== a.gid) add({ id: 'nss_file', level: 'fail', text: `the box's user list has an old entry for ${n}`, fix: 'restart nasauthd', detail: `${file} says uid/gid ${f[2]}/${f[3]}, the store ${a.uid}/${a.gid}` });
     else add({ id: 'nss_file', level: 'ok', text: `the box's user list has ${n}`, detail: `${file}: uid ${a.uid}` });
-  } else add({ id: 'nss_file', level: 'warn', text: 'nasauth does not write the box\'s user list (nss.enabled is false): the system must know NAS users some other way', fix: 'set nss.enabled: true in nasauth.yaml' });
-  const sys = getent('passwd', a.name);
-  if (!sys) add({ id: 'nss_system', level: needsSmb || service === 'afp' ? 'fail' : 'warn', blocks: needsSmb || service === 'afp', text: `the system does not see ${n}, so file sharing refuses ${n} before even asking for the password`, fix: 'add "extrausers" to the passwd and group lines of /etc/nsswitch.conf', detail: `getent passwd ${a.name} finds nothing` });
-  else if (Number(sys[2]) !== a.uid) add({ id: 'nss_system', level: 'fail', text: `the system has another "${n}" of its own (uid ${sys[2]}), which wins: files ${n} writes would belong to that other user`, fix: `rename the NAS account (delete it and add it under a free name), or remove the system's ${n}`, detail: `getent passwd ${a.name}: uid ${sys[2]}; nasauth: uid ${a.uid}` });
-  else add({ id: 'nss_system', level: 'ok', text: `the system sees ${n}`, detail: `getent passwd ${a.name}: uid ${a.uid}` });
+  } else add({ scope: 'system', id: 'nss_file', level: 'warn', text: 'nasauth does not write the box\'s user list (nss.enabled is false): the system must know NAS users some other way', fix: 'set nss.enabled: true in nasauth.yaml' });
+  // smbd and afpd look the user up before the password; other services do not need it
+  if (service === null || needsSmb || service === 'afp') {
+    const sys = getent('passwd', a.name);
+    if (!sys) add({ scope: 'system', id: 'nss_system', level: needsSmb || service === 'afp' ? 'fail' : 'warn', blocks: needsSmb || service === 'afp', text: `the system does not see NAS accounts such as ${n}, so file sharing refuses them before even asking for the password`, fix: 'add "extrausers" to the passwd and group lines of /etc/nsswitch.conf', detail: `getent passwd ${a.name} finds nothing` });
+    else if (Number(sys[2]) !== a.uid) add({ id: 'nss_system', level: 'fail', text: `the system has another "${n}" of its own (uid ${sys[2]}), which wins: files ${n} writes would belong to that other user`, fix: `rename the NAS account (delete it and add it under a free name), or remove the system's ${n}`, detail: `getent passwd ${a.name}: uid ${sys[2]}; nasauth: uid ${a.uid}` });
+    else add({ id: 'nss_system', level: 'ok', text: `the system sees ${n}`, detail: `getent passwd ${a.name}: uid ${a.uid}` });
+  }
   // a NAS group whose name or gid the system already has loses to the system's
   for (const gname of a.groups) {
     const g = auth.store.group(gname);
@@ -145,21 +148,21 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   // Samba: smb.conf must point at the LDAP view, with the same NetBIOS name
   if (needsSmb) {
     const conf = cfg.integration.smb_conf;
-    if (!cfg.sockets.ldap.enabled) add({ id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) cannot ask nasauth: its connection for Samba is switched off', fix: 'set sockets.ldap.enabled: true in nasauth.yaml and restart nasauthd', detail: 'sockets.ldap.enabled is false' });
-    else if (!existsSync(conf)) add({ id: 'smb_passdb', level: 'warn', text: 'cannot check that file sharing (SMB) asks nasauth: its configuration file is not where nasauth looks', fix: 'set integration.smb_conf in nasauth.yaml to the smb.conf Samba uses', detail: `${conf} not found` });
+    if (!cfg.sockets.ldap.enabled) add({ scope: 'system', id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) cannot ask nasauth: its connection for Samba is switched off', fix: 'set sockets.ldap.enabled: true in nasauth.yaml and restart nasauthd', detail: 'sockets.ldap.enabled is false' });
+    else if (!existsSync(conf)) add({ scope: 'system', id: 'smb_passdb', level: 'warn', text: 'cannot check that file sharing (SMB) asks nasauth: its configuration file is not where nasauth looks', fix: 'set integration.smb_conf in nasauth.yaml to the smb.conf Samba uses', detail: `${conf} not found` });
     else {
       const text = readFileSync(conf, 'utf8');
       const m = /^\s*passdb backend\s*=\s*(.+)$/im.exec(text);
       const want = `ldapsam:ldapi://${encodeURIComponent(cfg.sockets.ldap.path)}`;
-      if (!m) add({ id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) keeps passwords of its own instead of asking nasauth: they drift apart from every other service', fix: `in ${conf} [global]: passdb backend = ${want}, then restart smbd`, detail: `${conf} has no "passdb backend" line: smbd uses its own tdbsam` });
+      if (!m) add({ scope: 'system', id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) keeps passwords of its own instead of asking nasauth: they drift apart from every other service', fix: `in ${conf} [global]: passdb backend = ${want}, then restart smbd`, detail: `${conf} has no "passdb backend" line: smbd uses its own tdbsam` });
       else if (!m[1].trim().toLowerCase().startsWith('ldapsam:ldapi://') || decodeURIComponent(m[1].trim().replace(/^ldapsam:ldapi:\/\//i, '')) !== cfg.sockets.ldap.path) {
-        add({ id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) asks somewhere else for passwords, not nasauth', fix: `in ${conf} [global]: passdb backend = ${want}, then restart smbd`, detail: `smbd is pointed elsewhere: "passdb backend = ${m[1].trim()}"` });
+        add({ scope: 'system', id: 'smb_passdb', level: 'fail', blocks: true, text: 'file sharing (SMB) asks somewhere else for passwords, not nasauth', fix: `in ${conf} [global]: passdb backend = ${want}, then restart smbd`, detail: `smbd is pointed elsewhere: "passdb backend = ${m[1].trim()}"` });
       } else add({ id: 'smb_passdb', level: 'ok', text: 'file sharing (SMB) asks nasauth', detail: `passdb backend = ${want}` });
       const nb = smbNetbiosName(conf);
       const asked = [...domainsAsked.keys()];
       const other = [...new Set([...(nb ? [nb.name] : []), ...asked])].filter((x) => x !== cfg.netbios_name.toUpperCase());
       if (other.length) {
-        add({ id: 'netbios_name', level: 'warn', text: `the NAS has two names: Samba calls it "${other[0]}", nasauth "${cfg.netbios_name}". File sharing works, because nasauth answers for the name Samba asks, but the two should agree`, fix: `set netbios_name: ${other[0]} in nasauth.yaml, then: kill -HUP $(pidof nasauthd) (or set netbios name = ${cfg.netbios_name} in ${conf} and restart smbd)`, detail: `${nb ? `${nb.from} → ${nb.name}; ` : ''}smbd asked the LDAP view for sambaDomainName ${asked.join(', ') || '(not yet)'}; nasauth.yaml netbios_name: ${cfg.netbios_name}` });
+        add({ scope: 'system', id: 'netbios_name', level: 'warn', text: `the NAS has two names: Samba calls it "${other[0]}", nasauth "${cfg.netbios_name}". File sharing works, because nasauth answers for the name Samba asks, but the two should agree`, fix: `set netbios_name: ${other[0]} in nasauth.yaml, then: kill -HUP $(pidof nasauthd) (or set netbios name = ${cfg.netbios_name} in ${conf} and restart smbd)`, detail: `${nb ? `${nb.from} → ${nb.name}; ` : ''}smbd asked the LDAP view for sambaDomainName ${asked.join(', ') || '(not yet)'}; nasauth.yaml netbios_name: ${cfg.netbios_name}` });
       } else if (nb) add({ id: 'netbios_name', level: 'ok', text: `Samba and nasauth agree on the NAS's name (${cfg.netbios_name})`, detail: nb.from });
     }
   }
@@ -169,15 +172,15 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   if (pamFor) {
     const file = join(cfg.integration.pam_dir, pamFor);
     const svc = serviceWords(service!);
-    if (!existsSync(file)) add({ id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} is not set up to ask nasauth`, fix: `install the profile: cp sysroot/etc/pam.d/${pamFor} ${file}`, detail: `${file} is missing` });
+    if (!existsSync(file)) add({ scope: 'system', id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} is not set up to ask nasauth`, fix: `install the profile: cp sysroot/etc/pam.d/${pamFor} ${file}`, detail: `${file} is missing` });
     else {
       const text = readFileSync(file, 'utf8');
       const lines = text.split('\n').filter((l) => /pam_nasauth\.so/.test(l) && !/^\s*#/.test(l));
       const includes = /^\s*@include\s+nasauth\b|^\s*(auth|account)\s+\S+\s+include\s+nasauth\b/m.test(text);
-      if (!lines.length && !includes) add({ id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} checks passwords somewhere else, not with nasauth`, fix: `add "@include nasauth" to ${file} (see sysroot/etc/pam.d/${pamFor})`, detail: `${file} does not use pam_nasauth.so` });
+      if (!lines.length && !includes) add({ scope: 'system', id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} checks passwords somewhere else, not with nasauth`, fix: `add "@include nasauth" to ${file} (see sysroot/etc/pam.d/${pamFor})`, detail: `${file} does not use pam_nasauth.so` });
       else {
         const sock = lines.map((l) => /socket=(\S+)/.exec(l)?.[1]).find(Boolean);
-        if (sock && sock !== cfg.sockets.pam.path) add({ id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} asks nasauth at the wrong address, so every sign-in fails`, fix: `in ${file}: socket=${cfg.sockets.pam.path}`, detail: `${file} points pam_nasauth.so at ${sock}, but the daemon listens on ${cfg.sockets.pam.path}` });
+        if (sock && sock !== cfg.sockets.pam.path) add({ scope: 'system', id: 'pam_profile', level: 'fail', blocks: true, text: `${svc} asks nasauth at the wrong address, so every sign-in fails`, fix: `in ${file}: socket=${cfg.sockets.pam.path}`, detail: `${file} points pam_nasauth.so at ${sock}, but the daemon listens on ${cfg.sockets.pam.path}` });
         else add({ id: 'pam_profile', level: 'ok', text: `${svc} asks nasauth`, detail: `${file} uses pam_nasauth.so${sock ? ` on ${sock}` : includes ? ' (through the nasauth include)' : ''}` });
       }
     }

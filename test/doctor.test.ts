@@ -173,7 +173,7 @@ t.test('without the NSS line the system does not see NAS users', { skip: root ? 
   t.teardown(async () => { await d3.stop(); cleanup(d3); });
   await addUser(d3, 'ivan', 'Correct-horse-9');
   const r = await cli(d3, ['doctor', 'ivan', 'smb']);
-  t.match(r.stdout, /the system does not see ivan, so file sharing refuses ivan before even asking for the password\n\s+fix: add "extrausers" to the passwd and group lines/);
+  t.match(r.stdout, /the system does not see NAS accounts such as ivan, so file sharing refuses them before even asking for the password\n\s+fix: add "extrausers" to the passwd and group lines/);
 });
 
 t.test('--all: one line per account', async (t) => {
