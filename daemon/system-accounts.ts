@@ -8,10 +8,14 @@
 // and every other source nsswitch.conf names for the database (ldap, sss, systemd, nis,
 // winbind, …) is asked through `getent -s DB:SOURCE`. The extrausers source is skipped:
 // those are nasauth's own files. When nsswitch.conf cannot be read, plain getent is asked
-// and an answer equal to one of nasauth's own entries is ignored.
+// and an answer equal to one of nasauth's own entries is ignored. The systemd source is
+// skipped when it has nothing to serve: its users come from PID 1 (dynamic users),
+// systemd-homed and userdb drop-in folders; without a running systemd and without those
+// folders it only synthesizes root and nobody, which /etc/passwd has (and nasauth reserves).
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NasauthError } from './errors';
 
 export type Db = 'passwd' | 'group';
 export interface SystemEntry { db: Db; name: string; id: number; source: string }
@@ -19,6 +23,9 @@ export interface SystemEntry { db: Db; name: string; id: number; source: string 
 /** getent answers in microseconds; a hung directory source must not hold an admin change for long. */
 const GETENT_TIMEOUT_MS = 3000;
 const OWN_SOURCES = new Set(['files', 'extrausers']);
+const USERDB_DIRS = ['/run/systemd/system', '/etc/userdb', '/run/userdb', '/run/host/userdb', '/usr/local/lib/userdb', '/usr/lib/userdb', '/run/systemd/userdb'];
+/** whether nss-systemd can know anybody beyond root and nobody here (see above) */
+const systemdServes = () => USERDB_DIRS.some((d) => existsSync(d));
 
 function parseLine(db: Db, line: string, source: string): SystemEntry | null {
   const f = line.split(':');
@@ -26,9 +33,17 @@ function parseLine(db: Db, line: string, source: string): SystemEntry | null {
   return { db, name: f[0], id: Number(f[2]), source };
 }
 
-function getent(args: string[]): Promise<string | null> {
-  return new Promise((resolve) => {
-    execFile('getent', args, { timeout: GETENT_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout) => resolve(err ? null : stdout));
+/**
+ * getent's answer. Exit 2 means some key was not found (the others are still printed).
+ * A source that does not answer (timeout, getent missing, another error) makes the check
+ * fail closed: nasauth cannot tell whether the name is taken, so nothing is created.
+ */
+function getent(args: string[], source: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('getent', args, { timeout: GETENT_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout) => {
+      if (!err || (err as { code?: unknown }).code === 2) return resolve(stdout);
+      reject(new NasauthError('NASAUTH_CONFLICT', `could not ask the system (NSS source ${source}) whether the name or id is taken: ${err.killed ? `no answer within ${GETENT_TIMEOUT_MS / 1000} s` : err.message.split('\n')[0]}; nothing was changed (try again when it answers)`));
+    });
   });
 }
 
@@ -59,7 +74,7 @@ export class SystemAccounts {
     try { text = readFileSync(join(this.etc, 'nsswitch.conf'), 'utf8'); } catch { return null; }
     const line = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).find((l) => l.startsWith(`${db}:`));
     if (!line) return []; // glibc's default for a missing line is files, read above
-    return line.slice(db.length + 1).split(/\s+/).filter((w) => w && !w.startsWith('[') && /^[a-z0-9_-]+$/i.test(w) && !OWN_SOURCES.has(w));
+    return line.slice(db.length + 1).split(/\s+/).filter((w) => w && !w.startsWith('[') && /^[a-z0-9_-]+$/i.test(w) && !OWN_SOURCES.has(w) && (w !== 'systemd' || systemdServes()));
   }
 
   /** The system's entry for a name or an id in `db`, or null. */
@@ -82,8 +97,8 @@ export class SystemAccounts {
     if (!rest.length) return out;
     const srcs = this.sources(db);
     const ask = async (args: string[], source: string) => {
-      const text = await getent([...args, db, ...rest.map(String)]);
-      for (const line of (text ?? '').split('\n')) {
+      const text = await getent([...args, db, ...rest.map(String)], source);
+      for (const line of text.split('\n')) {
         const e = line ? parseLine(db, line, source) : null;
         if (e && (source !== 'nss' || !this.own(e))) match(e);
       }
