@@ -551,10 +551,20 @@ export class Authority {
     ctx.freeUids = await this.freeSystemIds('passwd', usedU, wantU);
     ctx.freeGids = await this.freeSystemIds('group', usedG, wantG);
     // a shadow hash of "" would never log in (the authority refuses ""), but the report
-    // and doctor must not call it a password: one verification each, off the event loop
+    // and doctor must not call it a password: one verification each, off the event loop,
+    // for the hash kinds that cost milliseconds. yescrypt and costly sha-crypt/bcrypt
+    // settings are not checked (a second or more each on the device: minutes for a whole
+    // NAS); such an account is still refused "" at every login.
+    const cheap = (h: string) => {
+      const k = identify(h);
+      if (k === 'md5-crypt') return true;
+      if (k === 'sha256-crypt' || k === 'sha512-crypt') return Number(/^\$[56]\$rounds=(\d+)\$/.exec(h)?.[1] ?? 5000) <= 10000;
+      if (k === 'bcrypt') return Number(/^\$2[aby]\$(\d\d)\$/.exec(h)?.[1] ?? 99) <= 8;
+      return false;
+    };
     for (const sh of src.shadow) {
       const h = sh.hash.replace(/^!+/, '');
-      if (!identify(h) || 'error' in parseLegacy(h)) continue;
+      if (!identify(h) || 'error' in parseLegacy(h) || !cheap(h)) continue;
       try { if (await this.verifier.pool.run(() => verifyLegacy(h, Buffer.alloc(0)))) ctx.emptyLegacy.add(sh.name); } catch { /* busy: the hash is kept; "" is refused anyway */ }
     }
     return ctx;

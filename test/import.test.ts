@@ -186,3 +186,17 @@ t.test('a WD-style owner: "admin" with uid 500 and an e-mail, carried over onto 
   const again = JSON.parse((await cli(d, ['--json', 'import', '--from', dir])).stdout).report;
   t.same(again.summary, { create: 0, update: 0, unchanged: 2, skip: 0 });
 });
+
+t.test('a shadow hash of the empty password is not a password', async (t) => {
+  const old = buildOldNas();
+  appendFileSync(join(old.dir, 'etc', 'passwd'), 'zed:x:1020:100:Zed:/shares/zed:/bin/sh\n');
+  appendFileSync(join(old.dir, 'etc', 'shadow'), `zed:${mk('sha512crypt', '')}:19500:0:99999:7:::\n`);
+  const d = await startDaemon();
+  t.teardown(async () => { await d.stop(); cleanup(d); rmSync(old.dir, { recursive: true, force: true }); });
+  const rep = JSON.parse((await cli(d, ['--json', 'import', '--from', old.dir])).stdout).report;
+  const zed = rep.accounts.find((a: { name: string }) => a.name === 'zed');
+  t.match(zed.notes.join(' '), /the shadow hash is that of an empty password: not imported/);
+  t.match(zed.notes.join(' '), /no usable password: nobody can log in as zed until the admin sets one/);
+  t.same(readStore(d).accounts.zed.verifiers, {});
+  t.equal((await authenticate(d, 'zed', '', 'dashboard')).body.reason, 'bad_credentials');
+});
