@@ -37,7 +37,7 @@ export interface Config {
   roles: { admin: { default_services: string[] }; user: { default_services: string[] } };
   nss: { enabled: boolean; dir: string };
   integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
-  first_start: { create_admin: boolean };
+  first_start: { create_admin: boolean; admin_name: string };
   upstream: UpstreamConfig;
 }
 
@@ -131,7 +131,9 @@ integration:
   smb_conf: /etc/samba/smb.conf
   pam_dir: /etc/pam.d
   pam_services: { afp: netatalk, ssh: sshd, ftp: vsftpd }
-first_start: { create_admin: true }
+# the account made on the first start (one-time password); a firmware that already has a
+# system user of this name needs another one here
+first_start: { create_admin: true, admin_name: admin }
 # follow a directory (OpenLDAP, 389-DS, ...): docs/directory.md
 upstream:
   enabled: false
@@ -247,7 +249,7 @@ const SCHEMA: Schema = obj({
     pam_dir: path,
     pam_services: { t: 'map', key: SERVICE_RE, of: { t: 'str', re: /^[A-Za-z0-9_.-]{1,64}$/, what: 'a PAM service name' } },
   }),
-  first_start: obj({ create_admin: bool }),
+  first_start: obj({ create_admin: bool, admin_name: { t: 'str', re: /^[a-z_][a-z0-9_.-]{0,31}$/, what: 'an account name (lower case letters, digits, _ . -)' } }),
   upstream: obj({
     enabled: bool,
     urls: { t: 'list', of: { t: 'str', re: /^(ldaps?:\/\/[^\s/?#]+\/?|ldapi:\/\/[^\s?#]+)$/i, what: 'an ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://PATH URL' } },
