@@ -95,6 +95,8 @@ export interface DaemonOptions {
   nodeArgs?: string[];
   /** extra environment of the daemon */
   env?: Record<string, string>;
+  /** another build of the daemon (default dist/nasauthd.js): A/B comparisons in one run */
+  bundle?: string;
 }
 
 /** Try to connect to a Unix socket; resolves true once it accepts. */
@@ -167,7 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
   const run = join(dir, 'run');
   const query = join(run, 'query.sock');
   const accounts = Object.keys(o.store.accounts).length;
-  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), DAEMON, '--config', config];
+  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), o.bundle ?? DAEMON, '--config', config];
   let stderr = '';
   const t0 = process.hrtime.bigint();
   // as init.d/nasauthd starts it on the device: glibc's mmap threshold fixed, two arenas
