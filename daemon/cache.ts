@@ -14,7 +14,7 @@ const BLOCK = 64;
 /** Room for name and password in the reused message buffer; longer ones take the plain path. */
 const ROOM = 4096;
 // crypto.hash (one call, no Hash object) is in Node >= 20.12; older runtimes take createHmac.
-const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: 'binary') => string }).hash;
 
 /** Whether every byte is ASCII: then the bytes are already their canonical form (password.ts). */
 function isAscii(b: Uint8Array): boolean {
@@ -34,6 +34,7 @@ function isAscii(b: Uint8Array): boolean {
 export class CacheMac {
   private readonly inner = Buffer.alloc(BLOCK + ROOM); // K ^ ipad, then the message
   private readonly outer = Buffer.alloc(BLOCK + 32); // K ^ opad, then the inner digest
+  private readonly out = Buffer.alloc(32); // the MAC (its caller compares or copies it)
 
   constructor(private readonly key: Buffer) {
     if (key.length > BLOCK) throw new Error('cache key longer than a SHA-256 block');
@@ -43,6 +44,7 @@ export class CacheMac {
     }
   }
 
+  /** The MAC, in a buffer reused by the next call: compare or copy it at once. */
   of(name: string, pw: Uint8Array): Buffer {
     const ascii = isAscii(pw);
     if (!oneShot || name.length * 3 + pw.length * 3 + 2 > ROOM) return this.plain(name, pw);
@@ -54,8 +56,10 @@ export class CacheMac {
       this.inner.set(canon, n);
       n += canon.length;
       this.inner[n++] = 0;
-      this.outer.set(oneShot('sha256', this.inner.subarray(0, n), 'buffer'), BLOCK);
-      return oneShot('sha256', this.outer, 'buffer');
+      // digests come back as 'binary' (latin1) text, one byte per character: no Buffer to allocate
+      this.outer.write(oneShot('sha256', this.inner.subarray(0, n), 'binary'), BLOCK, 'latin1');
+      this.out.write(oneShot('sha256', this.outer, 'binary'), 0, 'latin1');
+      return this.out;
     } finally {
       this.inner.fill(0, BLOCK, n);
       this.outer.fill(0, BLOCK);
@@ -102,7 +106,7 @@ export class AuthCache {
   put(name: string, pw: Uint8Array, version: number): void {
     if (!this.enabled) return;
     this.map.delete(name);
-    this.map.set(name, { mac: this.mac.of(name, pw), version, expires: this.now() + this.ttlMs });
+    this.map.set(name, { mac: Buffer.from(this.mac.of(name, pw)), version, expires: this.now() + this.ttlMs });
     while (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next().value as string;
       this.map.delete(oldest);

@@ -2,6 +2,7 @@
 // not survive bundling). Secrets never reach a line: requests are logged through their
 // log-safe views, and redaction catches any field with a secret's name as a backstop.
 import pino from 'pino';
+import { jsonString } from './json-text';
 import { LineBatch } from './log-batch';
 
 export const REDACT_PATHS = [
@@ -75,8 +76,8 @@ type Internals = Record<symbol, unknown>;
  * log.info(fields) writes (pino's level and time, the bindings, then the fields in
  * order), built directly from its seven known fields. pino's general serialiser (a
  * lookup per key for serializers and stringifiers, then a concatenation per field) was
- * a tenth of a cache hit's instructions (docs/performance.md). Strings are escaped by
- * JSON.stringify, as pino does for any string with a control character.
+ * a tenth of a cache hit's instructions (docs/performance.md). Strings are JSON.stringify's
+ * text (json-text.ts), as pino's are.
  * test/perf-units.test.ts checks the line against pino's.
  */
 export function writeAudit(log: Logger, f: AuditFields): void {
@@ -84,6 +85,6 @@ export function writeAudit(log: Logger, f: AuditFields): void {
   const l = log as unknown as Internals;
   const head = (l[pino.symbols.lsCacheSym] as Record<number, string>)[log.levels.values.info];
   const time = (l[pino.symbols.timeSym] as () => string)();
-  const line = `${head}${time}${l[pino.symbols.chindingsSym] as string},"audit":${JSON.stringify(f.audit)},"user":${JSON.stringify(f.user)},"service":${JSON.stringify(f.service)},"source":${JSON.stringify(f.source)},"channel":${JSON.stringify(f.channel)},"reason":${JSON.stringify(f.reason)},"cached":${f.cached}${l[pino.symbols.endSym] as string}`;
+  const line = `${head}${time}${l[pino.symbols.chindingsSym] as string},"audit":${jsonString(f.audit)},"user":${jsonString(f.user)},"service":${jsonString(f.service)},"source":${jsonString(f.source)},"channel":${jsonString(f.channel)},"reason":${jsonString(f.reason)},"cached":${f.cached}${l[pino.symbols.endSym] as string}`;
   (l[pino.symbols.streamSym] as pino.DestinationStream).write(line);
 }

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Authority, Decision, Profile } from './authority';
 import type { SocketConfig } from './config';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, sendJsonText, str } from './http-util';
+import { jsonString } from './json-text';
 import { metricsText } from './metrics';
 import { REASONS } from './reasons';
 
@@ -42,7 +43,7 @@ export function decisionJson(d: Decision): string {
     user = `,"user":${j}`;
   }
   const retry = d.retry_after !== undefined ? `,"retry_after":${JSON.stringify(d.retry_after)}` : '';
-  return `{"decision":${d.reason === 'ok' ? '"allow"' : '"deny"'},"reason":${JSON.stringify(d.reason)},"code":${REASONS[d.reason].code},"message":${JSON.stringify(d.message)}${retry}${user},"cached":${d.cached ?? false}}`;
+  return `{"decision":${d.reason === 'ok' ? '"allow"' : '"deny"'},"reason":${jsonString(d.reason)},"code":${REASONS[d.reason].code},"message":${jsonString(d.message)}${retry}${user},"cached":${d.cached ?? false}}`;
 }
 
 function sendDecision(res: ServerResponse, d: Decision) {

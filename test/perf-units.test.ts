@@ -16,6 +16,7 @@ import { decisionBody, decisionJson } from '../daemon/query-socket';
 import { auditLogger, isoTime, makeLogger, writeAudit, type AuditFields } from '../daemon/log';
 import { LineBatch, type FileStream } from '../daemon/log-batch';
 import { declaredLength } from '../daemon/http-util';
+import { jsonString } from '../daemon/json-text';
 import type { Account } from '../daemon/store';
 import { ROOT } from './helpers/daemon';
 
@@ -43,7 +44,7 @@ t.test('CacheMac is HMAC-SHA256(key, name, canonical password), as password.ts c
       t.same(pw, before, `${what}: the caller's bytes are left as they were`);
     }
   }
-  t.same(mac.of('alice', Buffer.from('Pässwörd-1')), mac.of('alice', Buffer.from('Pa\u0308sswo\u0308rd-1')), 'NFC and NFD of one password give one MAC');
+  t.same(Buffer.from(mac.of('alice', Buffer.from('Pässwörd-1'))), mac.of('alice', Buffer.from('Pa\u0308sswo\u0308rd-1')), 'NFC and NFD of one password give one MAC');
   t.not(mac.of('alice', Buffer.from('x')).toString('hex'), mac.of('alicx', Buffer.from('')).toString('hex'), 'name and password cannot be shifted into each other');
   t.ok((mac as unknown as { inner: Buffer }).inner.subarray(64).every((b) => b === 0), 'no password bytes are left in the reused buffer');
 });
@@ -188,6 +189,13 @@ t.test('LineBatch: every line, in order, one write per batch; flush and exit wri
   // asynchronous write is still on the thread pool (a loaded machine), its flushSync
   // writes the later lines first. The daemon's own stop flushes before it exits.
   t.same(got.slice(1).map((l) => l.n).sort((a, b) => a - b), Array.from({ length: 3000 }, (_, i) => i), 'none lost');
+});
+
+t.test('jsonString is JSON.stringify for every string', async (t) => {
+  const samples = ['', 'plain', 'a"b', 'a\\b', 'tab\t', '\u0000', '\u001f', ' ~', '\u007f', 'é', '🔑', '\ud800', '\udc00x', '\u2028', 'x'.repeat(96), 'x'.repeat(97), '"'.repeat(200)];
+  for (let c = 0; c < 0x3000; c += 7) samples.push(`a${String.fromCharCode(c)}b`);
+  for (const s of samples) if (jsonString(s) !== JSON.stringify(s)) t.fail(`differs for ${JSON.stringify(s)}`);
+  t.pass(`${samples.length} strings agree`);
 });
 
 t.test('declaredLength reads Content-Length from rawHeaders, any case', async (t) => {
