@@ -5,9 +5,7 @@ import { mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
-import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
-import { startLdapView } from './ldap-view';
 import { makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
@@ -16,6 +14,12 @@ import { Store } from './store';
 import { VERSION } from './version';
 
 interface Surface { close(): Promise<void> }
+
+// The LDAP view and its doctor hook bring ldapjs (a third of the bundle's code and the
+// objects its modules build when loaded): loaded only when sockets.ldap.enabled, so a
+// daemon without Samba never holds them (docs/performance.md).
+const ldapView = () => require('./ldap-view') as typeof import('./ldap-view');
+const ldapDoctor = () => require('./ldap-doctor') as typeof import('./ldap-doctor');
 
 const USAGE = `usage: nasauthd [--config FILE] [--check-config] [--version]
   --config FILE    YAML configuration (default: $NASAUTH_CONFIG, else the embedded default
@@ -67,7 +71,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const admin = new AdminSocket(auth, VERSION);
-  if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
+  if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctor().ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
   const surfaces: Surface[] = [];
   try {
@@ -81,7 +85,7 @@ export async function main(argv = process.argv.slice(2)) {
     const pamPriv = new PamSocket(auth, { privileged: true });
     await pamPriv.listen(cfg.sockets.pam_priv);
     surfaces.push(pamPriv);
-    if (cfg.sockets.ldap.enabled) surfaces.push(await startLdapView(auth, log));
+    if (cfg.sockets.ldap.enabled) surfaces.push(await ldapView().startLdapView(auth, log));
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'cannot start a socket');
     await Promise.all(surfaces.map((s) => s.close()));
