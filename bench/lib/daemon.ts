@@ -203,10 +203,10 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
 export interface FloorServer { pid: number; sock: string; readyMs: number; rss(): number; stop(): Promise<void> }
 
 /** The floor server (bench/lib/floor.js) on a private socket. */
-export async function startFloor(mode: 'http' | 'pam', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number } = {}): Promise<FloorServer> {
+export async function startFloor(mode: 'http' | 'pam', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<FloorServer> {
   const dir = o.dir ?? tmpDir('floor');
   const sock = join(dir, `${mode}-floor.sock`);
-  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, FLOOR, mode, sock];
+  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), FLOOR, mode, sock];
   const t0 = process.hrtime.bigint();
   const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   let exited = false;
