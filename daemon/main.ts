@@ -9,6 +9,7 @@ import { loadConfig, type Config } from './config';
 import { makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
+import { raiseLoopPriority } from './loop-priority';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
@@ -44,6 +45,8 @@ export async function main(argv = process.argv.slice(2)) {
   try { cfg = loadConfig(file); } catch (e) { die(2, (e as Error).message); }
   if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
 
+  // before anything uses the thread pool (the log file is opened on it): see loop-priority.ts
+  const loopNice = await raiseLoopPriority().catch(() => 0);
   const log = makeLogger(cfg.log.level, cfg.log.file);
   let store: Store;
   let created: boolean;
@@ -93,7 +96,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths, loop_nice: loopNice }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
 
   let stopping = false;

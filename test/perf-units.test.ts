@@ -4,7 +4,7 @@
 // Each is checked against the reference computation it replaces.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,7 +18,9 @@ import { LineBatch, type FileStream } from '../daemon/log-batch';
 import { declaredLength } from '../daemon/http-util';
 import { jsonString } from '../daemon/json-text';
 import type { Account } from '../daemon/store';
-import { ROOT } from './helpers/daemon';
+import { ROOT, authenticate, cleanup, startDaemon } from './helpers/daemon';
+import { waitForMatch } from './helpers/wait';
+import { loopNice } from '../daemon/loop-priority';
 
 const PASSWORDS: Array<[string, Buffer]> = [
   ['ascii', Buffer.from('Correct-horse-1')],
@@ -205,4 +207,22 @@ t.test('declaredLength reads Content-Length from rawHeaders, any case', async (t
   t.equal(declaredLength(req(['CONTENT-LENGTH', '99999'])), 99999);
   t.equal(declaredLength(req(['Host', 'nas'])), 0, 'none declared');
   t.equal(declaredLength(req(['Content-Lengthx', '5'])), 0, 'another header');
+});
+
+t.test('the event loop runs above the thread pool (loop-priority.ts), as root', async (t) => {
+  t.equal(loopNice({}), -5, 'default');
+  t.equal(loopNice({ NASAUTH_LOOP_NICE: '0' }), 0, 'turned off');
+  t.equal(loopNice({ NASAUTH_LOOP_NICE: '-10' }), -10);
+  for (const bad of ['5', '-21', 'x', '']) t.equal(loopNice({ NASAUTH_LOOP_NICE: bad }), -5, `ignored: ${JSON.stringify(bad)}`);
+  if (process.getuid?.() !== 0) { t.comment('not root: the daemon keeps the ordinary priority (checked as root)'); return; }
+  const d = await startDaemon();
+  t.teardown(async () => { await d.stop(); cleanup(d); });
+  const ready = await waitForMatch('the ready line', d.logs, /"event":"ready".*"loop_nice":(-?\d+)/);
+  t.equal(Number(ready[1]), -5, 'the ready line says the event loop runs at nice -5');
+  const niceOf = (tid: string) => Number(readFileSync(`/proc/${d.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+  const tids = readdirSync(`/proc/${d.pid}/task`);
+  t.equal(niceOf(String(d.pid)), -5, 'main thread: nice -5');
+  t.ok(tids.filter((x) => x !== String(d.pid)).every((x) => niceOf(x) === 0), 'every other thread (the pool, V8\'s) keeps nice 0');
+  const r = await authenticate(d, 'nobody', 'Wrong-pass-1', 'dashboard');
+  t.equal(r.body.reason, 'bad_credentials', 'and it answers (a slow hash ran on the pool)');
 });
