@@ -10,6 +10,7 @@ import { makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
 import { raiseLoopPriority } from './loop-priority';
+import { collectStartupGarbage } from './startup-gc';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
@@ -66,7 +67,7 @@ export async function main(argv = process.argv.slice(2)) {
   store.onChange = renderNss;
   renderNss();
 
-  if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {
+  if (store.accountCount === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {
     const pw = await auth.createFirstAdmin();
     // Printed once, to the console, never to the log. It must be changed at first use.
     process.stderr.write(`\nnasauthd: first start: created account "admin" with the one-time password: ${pw}\n` +
@@ -96,8 +97,10 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths, loop_nice: loopNice }, 'ready');
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
+  // after the ready line (it does not delay the answer): shed what loading left behind
+  setImmediate(collectStartupGarbage);
 
   let stopping = false;
   const stop = async (sig: string) => {
