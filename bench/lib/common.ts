@@ -52,9 +52,11 @@ export interface Params {
   figureTimeout: number;
   /** figure 1: write a V8 CPU profile of the daemon into this folder (node --cpu-prof) */
   cpuProf: string | null;
+  /** measure nothing: write the report and the chart again from the results file */
+  render: boolean;
 }
 
-const FULL: Omit<Params, 'quick' | 'wrongPassword' | 'pin' | 'figures' | 'doc' | 'results' | 'logLevel' | 'cpuProf'> = {
+const FULL: Omit<Params, 'quick' | 'wrongPassword' | 'pin' | 'figures' | 'doc' | 'results' | 'logLevel' | 'cpuProf' | 'render'> = {
   duration: 3, warmup: 1, reps: 3, conns: [1, 8, 64], pamN: 2000, pamUnixN: 20, smbRuns: 15,
   auths: 100_000, floodConns: 64, probeRate: 1000, startReps: 7, armStartReps: 5, armDuration: 3, figureTimeout: 300,
 };
@@ -93,6 +95,7 @@ export const USAGE = `Parameters (flag, or the environment variable BENCH_<FLAG>
   --log-level L         the daemon's log level (default info, as on the device)
   --figure-timeout S    per-figure time limit                    (full 300, quick 180)
   --cpu-prof DIR        figure 1: the daemon writes a V8 CPU profile there (node --cpu-prof)
+  --render              measure nothing: write the report and its chart again from the results
   --doc PATH            the generated report (default docs/benchmarks.md)
   --results PATH        the results file it is generated from (default bench/results/latest.json)
 `;
@@ -135,6 +138,7 @@ export function params(argv = process.argv.slice(2)): Params {
     logLevel: get('log-level') ?? 'info',
     figureTimeout: num('figure-timeout', base.figureTimeout),
     cpuProf: get('cpu-prof') ? resolve(get('cpu-prof')!) : null,
+    render: bool('render'),
   };
 }
 
@@ -477,6 +481,11 @@ export function chartPath(doc: string): string {
 export async function main(figs: Array<{ id: string; title: string; run: (p: Params) => Promise<FigureResult> }>, fullRun: boolean) {
   const p = params();
   const meta = machineMeta(p);
+  if (p.render) {
+    writeReport(p, [], meta, false);
+    process.stdout.write(`report: ${p.doc}\nchart: ${chartPath(p.doc)}\n(from ${p.results}; nothing measured)\n`);
+    process.exit(0);
+  }
   const out: FigureResult[] = [];
   const t0 = Date.now();
   for (const f of figs) {
