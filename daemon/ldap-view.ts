@@ -32,6 +32,7 @@ import {
   acctFlags, candidates, filterText, matches, normDn, type Entry, type LdapFilter,
 } from './ldap-directory';
 import { listenUnix } from './http-util';
+import { encodeSearchDone, readSearch } from './ldap-search';
 import { passwordProblems } from './password-policy';
 
 /** smbd keeps one connection per smbd process open and reconnects by itself. */
@@ -212,6 +213,14 @@ export class LdapView {
           }
           continue;
         }
+        if (peek?.op === 0x63) { // searches too (about 20 per SMB login): ldap-search.ts reads them
+          try { this.searchRaw(c, ev.raw); } catch (e) {
+            this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'malformed LDAP search; connection closed');
+            c.destroy();
+            return;
+          }
+          continue;
+        }
         st.raw = ev.raw;
         try {
           parser.write(ev.raw);
@@ -289,6 +298,30 @@ export class LdapView {
     } finally {
       b.simple?.fill(0);
     }
+  }
+
+  /**
+   * A search read from the raw message (ldap-search.ts) instead of by ldapjs, answered
+   * by search() below through a request and a response of the shape ldapjs gives it;
+   * SearchResultDone is written here too. The controls check is the ldapjs route's.
+   */
+  private searchRaw(c: Socket, raw: Buffer) {
+    const s = readSearch(raw);
+    const controls: Buffer[] = [];
+    const res = {
+      connection: c,
+      matchedDN: '',
+      diagnosticMessage: '',
+      addControl(ctl: { toBer(): { buffer: Buffer } }) { controls.push(ctl.toBer().buffer); },
+      end(code: number) { if (c.writable) c.write(encodeSearchDone(s.messageId, code, this.matchedDN, this.diagnosticMessage, controls)); },
+    };
+    const bad = s.controls.find((x) => x.criticality && !SUPPORTED_CONTROLS.includes(x.type));
+    if (bad) {
+      this.stats.refused++;
+      res.diagnosticMessage = `critical control ${bad.type.slice(0, 64)} is not supported`;
+      return res.end(RESULT.unavailableCriticalExtension);
+    }
+    return this.search({ ...s, connection: c }, res);
   }
 
   private search(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
