@@ -90,6 +90,13 @@ export async function figure2(p: Params): Promise<FigureResult> {
   let f: FloodResult;
   try { f = await floodRun(p, d, p.reps); } finally { await d.stop(); }
   errors += f.errors;
+  // experiment: the same flood on a daemon whose event loop keeps the ordinary priority
+  // (daemon/loop-priority.ts turned off), so the change is measured in the same run
+  const plain = await startDaemon({ store: buildStore({ users: BENCH_USERS, filler: 1000, scrypt: DEVICE_SCRYPT }), logLevel: p.logLevel, env: { NASAUTH_LOOP_NICE: '0' } });
+  let g: FloodResult;
+  try { g = await floodRun(p, plain, p.reps); } finally { await plain.stop(); }
+  errors += g.errors;
+  notes.push(...g.samples.map((s) => `wrong answer (loop priority off): ${s}`));
   notes.push(...f.samples.map((s) => `wrong answer: ${s}`));
   const ratio = median(f.flood.p99) / median(f.base.p99);
   rows.push({ what: `cache-hit probe, ${p.probeRate}/s over 4 conn, no flood`, peer: true, median: fmtMs(median(f.base.p50)), p99: fmtMs(median(f.base.p99)), rate: fmtRate(median(f.base.rate)), noise: `p99 ${range(f.base.p99, fmtMs)}`, errors: f.base.errors });
@@ -100,6 +107,10 @@ export async function figure2(p: Params): Promise<FigureResult> {
   const reasons: Record<string, number> = {};
   for (const j of f.floodJobs) for (const [k, v] of Object.entries(j.reasons)) reasons[k] = (reasons[k] ?? 0) + v;
   const floodRate = median(f.floodJobs.map((j) => j.rate));
+  rows.push({
+    what: 'experiment: the same probe and flood, event loop at the ordinary priority (NASAUTH_LOOP_NICE=0)', median: fmtMs(median(g.flood.p50)), p99: fmtMs(median(g.flood.p99)), rate: fmtRate(median(g.flood.rate)),
+    noise: `p99 ${range(g.flood.p99, fmtMs)}; no flood ${fmtMs(median(g.base.p99))}`, ratio: `${fmtX(median(g.flood.p99) / median(g.base.p99))} p99`, errors: g.flood.errors + g.base.errors,
+  });
   rows.push({ what: 'the flood itself (answers/s; all checked: never allow)', median: fmtMs(median(f.floodJobs.map((j) => j.stats.p50))), p99: fmtMs(median(f.floodJobs.map((j) => j.stats.p99))), rate: fmtRate(floodRate), errors: f.floodJobs.reduce((a, j) => a + j.errors, 0) });
   const growth = max(f.rssAfter) - median(f.rssBefore);
   rows.push({
@@ -109,7 +120,7 @@ export async function figure2(p: Params): Promise<FigureResult> {
   notes.push(`flood answers by reason: ${Object.entries(reasons).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   return {
     id: '2', title: TITLE, status: errors ? 'fail' : 'ok', rows, notes, errors, seconds: 0,
-    data: { flood: f, reasons },
+    data: { flood: f, reasons, plainLoop: g },
     method: [
       'Cache miss: a daemon with `cache.enabled: false`, so every correct password runs scrypt (on the thread pool, max_in_flight 2, max_queued 32: the device defaults); each reply must be ok with cached false. Peer: crypto.scrypt with the same parameters in a bare Node process, as many at once as the daemon runs.',
       `Flood: a daemon with the device defaults and the cache on; a probe process sends cache-hit logins of 8 other users at a paced ${p.probeRate}/s over 4 connections (latency from its own send), first alone, then while a second process floods wrong passwords closed-loop on ${p.floodConns} connections (random user names, one of 2048 sources per request). Each flood answer must be a deny (bad_credentials, busy with 503, rate_limited, locked_out); an allow or any other answer is an error. Alternated ${p.reps}×.`,

@@ -134,6 +134,7 @@ EOF
   install -m755 "$CROSS_DIR/guest/init" "$root/init"
   cp -r "$CROSS_DIR/guest/smoke.d" "$root/smoke.d"
   cp "$CROSS_DIR/guest/q.js" "$CROSS_DIR/guest/nasauth-smoke.yaml" "$root/smoke/"
+  cp "$CROSS_DIR/../bench/lib/floor.js" "$root/smoke/floor.js" # the memory floor (15-floor.sh)
 
   # newc cpio; the package inside is already gzip, so a fast gzip level is enough
   (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) |

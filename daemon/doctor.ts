@@ -13,7 +13,7 @@ import { canonicalService } from './config';
 import { serviceWords, type Check, type Diagnosis } from './doctor-render';
 
 export type { Check, Diagnosis, Level } from './doctor-render';
-import { domainsAsked } from './ldap-view';
+import { domainsAsked } from './ldap-domains';
 import { lookupName } from './validate';
 
 /** Extra checks from protocol surfaces (the LDAP view registers "what smbd sees"). */

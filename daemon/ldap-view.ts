@@ -33,6 +33,8 @@ import {
   acctFlags, candidates, filterText, matches, normDn, type Entry, type LdapFilter,
 } from './ldap-directory';
 import { listenUnix } from './http-util';
+import { MAX_DOMAIN_NAMES, noteDomainAsked } from './ldap-domains';
+import { encodeSearchDone, readSearch } from './ldap-search';
 import { passwordProblems } from './password-policy';
 
 /** smbd keeps one connection per smbd process open and reconnects by itself. */
@@ -48,13 +50,6 @@ const LOCKOUT_WRITES = new Set(['sambabadpasswordcount', 'sambabadpasswordtime',
 
 interface ConnState { admin: boolean; raw: Buffer | null; id: number }
 
-/**
- * The domain names smbd asked the view for (its own NetBIOS name, for a standalone
- * server), with when it last asked: `nasauth doctor` compares them with netbios_name.
- * Bounded: a name is a short token and smbd asks for one or two.
- */
-export const domainsAsked = new Map<string, number>();
-const MAX_DOMAIN_NAMES = 8;
 const NETBIOS_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,14}$/;
 
 /** The sambaDomainName a search asks for (equality anywhere in an AND, or a domain DN as base). */
@@ -220,6 +215,14 @@ export class LdapView {
           }
           continue;
         }
+        if (peek?.op === 0x63) { // searches too (about 20 per SMB login): ldap-search.ts reads them
+          try { this.searchRaw(c, ev.raw); } catch (e) {
+            this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'malformed LDAP search; connection closed');
+            c.destroy();
+            return;
+          }
+          continue;
+        }
         st.raw = ev.raw;
         try {
           parser.write(ev.raw);
@@ -299,6 +302,30 @@ export class LdapView {
     }
   }
 
+  /**
+   * A search read from the raw message (ldap-search.ts) instead of by ldapjs, answered
+   * by search() below through a request and a response of the shape ldapjs gives it;
+   * SearchResultDone is written here too. The controls check is the ldapjs route's.
+   */
+  private searchRaw(c: Socket, raw: Buffer) {
+    const s = readSearch(raw);
+    const controls: Buffer[] = [];
+    const res = {
+      connection: c,
+      matchedDN: '',
+      diagnosticMessage: '',
+      addControl(ctl: { toBer(): { buffer: Buffer } }) { controls.push(ctl.toBer().buffer); },
+      end(code: number) { if (c.writable) c.write(encodeSearchDone(s.messageId, code, this.matchedDN, this.diagnosticMessage, controls)); },
+    };
+    const bad = s.controls.find((x) => x.criticality && !SUPPORTED_CONTROLS.includes(x.type));
+    if (bad) {
+      this.stats.refused++;
+      res.diagnosticMessage = `critical control ${bad.type.slice(0, 64)} is not supported`;
+      return res.end(RESULT.unavailableCriticalExtension);
+    }
+    return this.search({ ...s, connection: c }, res);
+  }
+
   private search(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
     const st = this.state(req);
     this.stats.searches++;
@@ -331,8 +358,7 @@ export class LdapView {
     let alias: Entry | null = null;
     const asked = st.admin ? askedDomain(filter, base, dir.suffix) : null;
     if (asked !== null && NETBIOS_RE.test(asked)) {
-      if (!domainsAsked.has(asked.toUpperCase()) && domainsAsked.size >= MAX_DOMAIN_NAMES) domainsAsked.delete(domainsAsked.keys().next().value as string);
-      domainsAsked.set(asked.toUpperCase(), this.auth.now());
+      noteDomainAsked(asked, this.auth.now());
       const configured = this.auth.config.netbios_name;
       if (asked.toUpperCase() !== configured.toUpperCase()) {
         alias = dir.domainEntry(asked);

@@ -2,6 +2,8 @@
 // not survive bundling). Secrets never reach a line: requests are logged through their
 // log-safe views, and redaction catches any field with a secret's name as a backstop.
 import pino from 'pino';
+import { jsonString } from './json-text';
+import { LineBatch } from './log-batch';
 
 export const REDACT_PATHS = [
   'password', 'old_password', 'new_password', 'secret', 'hash', 'verifiers', 'nt', 'scrypt', 'legacy',
@@ -12,17 +14,31 @@ export const REDACT_PATHS = [
 export type Logger = pino.Logger;
 
 /**
- * To a file (the device), lines are buffered up to 4 KiB and flushed at least every
- * second and at exit: one write per line was a third of the busy time on the cache-hit
- * path (docs/benchmarks.md). A kill -9 can lose up to a second of audit lines. To
- * stdout (development, tests) every line is written at once.
+ * To a file (the device), lines are batched (daemon/log-batch.ts: up to 64 KiB, one
+ * write per batch) and flushed at least every second and at exit: one write per line,
+ * then one per 4 KiB, was a third of the busy time on the cache-hit path
+ * (docs/performance.md). A kill -9 can lose up to a second of audit lines. To stdout
+ * (development, tests) every line is written at once.
  */
 export const LOG_BUFFER_BYTES = 4096;
 export const LOG_FLUSH_MS = 1000;
 
+/**
+ * pino.stdTimeFunctions.isoTime, formatted once per millisecond: Date's toISOString
+ * goes through V8's printf and time-zone cache, a tenth of a cache hit's instructions
+ * when every line paid it (docs/performance.md). The text is the same.
+ */
+let stampMs = -1;
+let stamp = '';
+export function isoTime(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) { stampMs = ms; stamp = `,"time":"${new Date(ms).toISOString()}"`; }
+  return stamp;
+}
+
 const BASE_OPTIONS = {
   base: { svc: 'nasauthd' },
-  timestamp: pino.stdTimeFunctions.isoTime,
+  timestamp: isoTime,
   formatters: { level: (label: string) => ({ level: label }) },
 };
 
@@ -39,7 +55,36 @@ export function auditLogger(log: Logger): Logger {
 }
 
 export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream): Logger {
-  const dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: file ? LOG_BUFFER_BYTES : 0 });
-  if (!stream && file) setInterval(() => { try { (dest as ReturnType<typeof pino.destination>).flush(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
+  let dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: file ? LOG_BUFFER_BYTES : 0 });
+  if (!stream && file) {
+    const batch = new LineBatch(dest as ReturnType<typeof pino.destination>);
+    dest = batch;
+    setInterval(() => { try { batch.tick(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
+  }
   return pino({ ...BASE_OPTIONS, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
+}
+
+/** The fields of a decision's audit line, in the order they are written. */
+export interface AuditFields {
+  audit: string; user: string; service: string; source: string; channel: string; reason: string; cached: boolean;
+}
+
+type Internals = Record<symbol, unknown>;
+
+/**
+ * The audit line of one decision, written to the audit logger's destination: the line
+ * log.info(fields) writes (pino's level and time, the bindings, then the fields in
+ * order), built directly from its seven known fields. pino's general serialiser (a
+ * lookup per key for serializers and stringifiers, then a concatenation per field) was
+ * a tenth of a cache hit's instructions (docs/performance.md). Strings are JSON.stringify's
+ * text (json-text.ts), as pino's are.
+ * test/perf-units.test.ts checks the line against pino's.
+ */
+export function writeAudit(log: Logger, f: AuditFields): void {
+  if (!log.isLevelEnabled('info')) return;
+  const l = log as unknown as Internals;
+  const head = (l[pino.symbols.lsCacheSym] as Record<number, string>)[log.levels.values.info];
+  const time = (l[pino.symbols.timeSym] as () => string)();
+  const line = `${head}${time}${l[pino.symbols.chindingsSym] as string},"audit":${jsonString(f.audit)},"user":${jsonString(f.user)},"service":${jsonString(f.service)},"source":${jsonString(f.source)},"channel":${jsonString(f.channel)},"reason":${jsonString(f.reason)},"cached":${f.cached}${l[pino.symbols.endSym] as string}`;
+  (l[pino.symbols.streamSym] as pino.DestinationStream).write(line);
 }

@@ -5,19 +5,27 @@ import { mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
-import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
-import { startLdapView } from './ldap-view';
 import { makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
+import { raiseLoopPriority } from './loop-priority';
+import { collectStartupGarbage } from './startup-gc';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
-import { Upstream } from './upstream/upstream';
-import { upstreamDoctorHook } from './upstream/doctor';
+import type { Upstream } from './upstream/upstream';
 
 interface Surface { close(): Promise<void> }
+
+// The LDAP view and its doctor hook bring ldapjs (a third of the bundle's code and the
+// objects its modules build when loaded): loaded only when sockets.ldap.enabled, so a
+// daemon without Samba never holds them (docs/performance.md).
+const ldapView = () => require('./ldap-view') as typeof import('./ldap-view');
+const ldapDoctor = () => require('./ldap-doctor') as typeof import('./ldap-doctor');
+// The same for the directory follower and its LDAP client (ldapts): only with upstream.enabled.
+const upstreamMod = () => require('./upstream/upstream') as typeof import('./upstream/upstream');
+const upstreamDoctor = () => require('./upstream/doctor') as typeof import('./upstream/doctor');
 
 const USAGE = `usage: nasauthd [--config FILE] [--check-config] [--version]
   --config FILE    YAML configuration (default: $NASAUTH_CONFIG, else the embedded default
@@ -42,6 +50,8 @@ export async function main(argv = process.argv.slice(2)) {
   try { cfg = loadConfig(file); } catch (e) { die(2, (e as Error).message); }
   if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
 
+  // before anything uses the thread pool (the log file is opened on it): see loop-priority.ts
+  const loopNice = await raiseLoopPriority().catch(() => 0);
   const log = makeLogger(cfg.log.level, cfg.log.file);
   let store: Store;
   let created: boolean;
@@ -63,7 +73,7 @@ export async function main(argv = process.argv.slice(2)) {
   renderNss();
 
   const adminName = cfg.first_start.admin_name;
-  if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account(adminName))) {
+  if (store.accountCount === 0 && cfg.first_start.create_admin && (created || !store.account(adminName))) {
     let pw: string | null = null;
     try { pw = await auth.createFirstAdmin(); } catch (e) {
       // a firmware that already has a system user of that name: start without it, and say how to fix it
@@ -78,13 +88,13 @@ export async function main(argv = process.argv.slice(2)) {
   // following a directory (docs/directory.md); restart to turn it on or off
   let upstream: Upstream | null = null;
   if (cfg.upstream.enabled) {
-    try { upstream = new Upstream(auth, store, log); } catch (e) { die(2, `upstream: ${(e as Error).message}`); }
+    try { upstream = new (upstreamMod().Upstream)(auth, store, log); } catch (e) { die(2, `upstream: ${(e as Error).message}`); }
     auth.upstream = upstream;
   }
   const admin = new AdminSocket(auth, VERSION, () => (upstream ? { upstream: upstream.status() } : {}));
   admin.upstream = upstream;
-  if (upstream) admin.doctorHooks.push(upstreamDoctorHook(upstream, () => auth.config.upstream.offline.lifetime_seconds, () => auth.now()));
-  if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
+  if (upstream) admin.doctorHooks.push(upstreamDoctor().upstreamDoctorHook(upstream, () => auth.config.upstream.offline.lifetime_seconds, () => auth.now()));
+  if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctor().ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
   const surfaces: Surface[] = [];
   try {
@@ -98,7 +108,7 @@ export async function main(argv = process.argv.slice(2)) {
     const pamPriv = new PamSocket(auth, { privileged: true });
     await pamPriv.listen(cfg.sockets.pam_priv);
     surfaces.push(pamPriv);
-    if (cfg.sockets.ldap.enabled) surfaces.push(await startLdapView(auth, log));
+    if (cfg.sockets.ldap.enabled) surfaces.push(await ldapView().startLdapView(auth, log));
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'cannot start a socket');
     await Promise.all(surfaces.map((s) => s.close()));
@@ -107,8 +117,10 @@ export async function main(argv = process.argv.slice(2)) {
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
   upstream?.start();
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
+  // after the ready line (it does not delay the answer): shed what loading left behind
+  setImmediate(collectStartupGarbage);
 
   let stopping = false;
   const stop = async (sig: string) => {

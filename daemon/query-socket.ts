@@ -1,9 +1,10 @@
 // The query socket: HTTP/1.1 + JSON over a Unix socket, for the dashboard and scripts.
 // Every route is documented in docs/protocol.md ("Query socket").
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Authority, Decision } from './authority';
+import type { Authority, Decision, Profile } from './authority';
 import type { SocketConfig } from './config';
-import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, str } from './http-util';
+import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, sendJsonText, str } from './http-util';
+import { jsonString } from './json-text';
 import { metricsText } from './metrics';
 import { REASONS } from './reasons';
 
@@ -11,7 +12,7 @@ export const PROTOCOL_VERSION = 1;
 /** Connections beyond this are refused at accept: each can hold a delayed refusal. */
 export const QUERY_MAX_CONNECTIONS = 256;
 
-function decisionBody(d: Decision) {
+export function decisionBody(d: Decision) {
   return {
     decision: d.reason === 'ok' ? 'allow' : 'deny',
     reason: d.reason,
@@ -23,10 +24,32 @@ function decisionBody(d: Decision) {
   };
 }
 
+/** The JSON text of each profile, made once (profiles are frozen and memoised: authority.ts profileOf). */
+const profileJson = new WeakMap<Profile, string>();
+
+/**
+ * JSON.stringify(decisionBody(d)), the same text, with the profile's part made once per
+ * profile: serialising the profile on every cache hit was a tenth of the hit's
+ * instructions (docs/performance.md). test/perf-units.test.ts checks the two agree.
+ */
+export function decisionJson(d: Decision): string {
+  let user = '';
+  if (d.profile) {
+    let j = profileJson.get(d.profile);
+    if (j === undefined) {
+      j = JSON.stringify(d.profile);
+      if (Object.isFrozen(d.profile)) profileJson.set(d.profile, j);
+    }
+    user = `,"user":${j}`;
+  }
+  const retry = d.retry_after !== undefined ? `,"retry_after":${JSON.stringify(d.retry_after)}` : '';
+  return `{"decision":${d.reason === 'ok' ? '"allow"' : '"deny"'},"reason":${jsonString(d.reason)},"code":${REASONS[d.reason].code},"message":${jsonString(d.message)}${retry}${user},"cached":${d.cached ?? false}}`;
+}
+
 function sendDecision(res: ServerResponse, d: Decision) {
   const status = d.reason === 'busy' || d.reason === 'unavailable' ? 503 : 200;
   if (d.retry_after !== undefined) res.setHeader('retry-after', String(d.retry_after));
-  send(res, status, decisionBody(d));
+  sendJsonText(res, status, decisionJson(d));
 }
 
 export class QuerySocket {

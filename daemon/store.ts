@@ -169,6 +169,7 @@ export class Store {
   readonly file: string;
   private data: StoreData;
   private byUid = new Map<number, string>();
+  private count = 0;
   private chain: Promise<unknown> = Promise.resolve();
   onChange: (d: StoreData) => void = () => {};
 
@@ -205,8 +206,13 @@ export class Store {
 
   private index() {
     this.byUid.clear();
-    for (const a of Object.values(this.data.accounts)) this.byUid.set(a.uid, a.name);
+    let n = 0;
+    for (const a of Object.values(this.data.accounts)) { this.byUid.set(a.uid, a.name); n++; }
+    this.count = n;
   }
+
+  /** How many accounts, counted when the data changes (health answers it on every poll). */
+  get accountCount(): number { return this.count; }
 
   get snapshot(): Readonly<StoreData> { return this.data; }
   get generation(): number { return this.data.generation; }

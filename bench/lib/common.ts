@@ -4,7 +4,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { renderChart, type Previous } from './chart';
+import { goalsOf, type Goal } from './goals';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const DEFAULT_DOC = join(ROOT, 'docs', 'benchmarks.md');
@@ -50,9 +52,11 @@ export interface Params {
   figureTimeout: number;
   /** figure 1: write a V8 CPU profile of the daemon into this folder (node --cpu-prof) */
   cpuProf: string | null;
+  /** measure nothing: write the report and the chart again from the results file */
+  render: boolean;
 }
 
-const FULL: Omit<Params, 'quick' | 'wrongPassword' | 'pin' | 'figures' | 'doc' | 'results' | 'logLevel' | 'cpuProf'> = {
+const FULL: Omit<Params, 'quick' | 'wrongPassword' | 'pin' | 'figures' | 'doc' | 'results' | 'logLevel' | 'cpuProf' | 'render'> = {
   duration: 3, warmup: 1, reps: 3, conns: [1, 8, 64], pamN: 2000, pamUnixN: 20, smbRuns: 15,
   auths: 100_000, floodConns: 64, probeRate: 1000, startReps: 7, armStartReps: 5, armDuration: 3, figureTimeout: 300,
 };
@@ -91,6 +95,7 @@ export const USAGE = `Parameters (flag, or the environment variable BENCH_<FLAG>
   --log-level L         the daemon's log level (default info, as on the device)
   --figure-timeout S    per-figure time limit                    (full 300, quick 180)
   --cpu-prof DIR        figure 1: the daemon writes a V8 CPU profile there (node --cpu-prof)
+  --render              measure nothing: write the report and its chart again from the results
   --doc PATH            the generated report (default docs/benchmarks.md)
   --results PATH        the results file it is generated from (default bench/results/latest.json)
 `;
@@ -133,6 +138,7 @@ export function params(argv = process.argv.slice(2)): Params {
     logLevel: get('log-level') ?? 'info',
     figureTimeout: num('figure-timeout', base.figureTimeout),
     cpuProf: get('cpu-prof') ? resolve(get('cpu-prof')!) : null,
+    render: bool('render'),
   };
 }
 
@@ -217,6 +223,8 @@ export interface FigureResult {
   /** raw numbers, for other figures and for later analysis */
   data?: Record<string, unknown>;
   meta?: RunMeta;
+  /** issue 15's goals as ratios to the floor (bench/lib/goals.ts), filled in when the report is written */
+  goals?: Goal[];
 }
 
 export interface RunMeta {
@@ -340,7 +348,7 @@ export function renderTable(figs: FigureResult[]): string {
 
 const mdCell = (s: string) => s.replace(/\|/g, '\\|');
 
-export function renderDoc(figs: FigureResult[], header: RunMeta): string {
+export function renderDoc(figs: FigureResult[], header: RunMeta, previous: Record<string, Previous> = {}, chart = 'benchmarks.svg'): string {
   const o: string[] = [];
   o.push('<!-- GENERATED FILE: written by the benchmark harness (bench/), never edited by hand. Re-run `npm run bench` to regenerate it. -->');
   o.push('# nasauth benchmarks');
@@ -365,7 +373,23 @@ export function renderDoc(figs: FigureResult[], header: RunMeta): string {
   o.push('');
   o.push('Every timed answer is checked (status, reason, and for cache hits `cached: true` and the right user); a figure that timed a wrong answer is marked FAILED and its numbers are not to be trusted. Latencies are per request, from the client\'s write to the complete reply. "median" and "p99" are the medians over repetitions of each repetition\'s median and 99th percentile; "noise" is min–max over repetitions. The load average above says how busy the machine was with other work at the start.');
   o.push('');
-  o.push('## Summary: goals');
+  const goals = figs.flatMap((f) => f.goals ?? []);
+  o.push('## Goals: every figure as a ratio to its floor');
+  o.push('');
+  o.push('Each goal of issue 15 as a ratio to the floor measured in the same run (1 = the floor; lower is better); the two memory figures without a floor as a share of their goal. The chart puts this run beside the previous committed run (`bench/results/latest.json` as it was before this run); the black tick is the goal.');
+  o.push('');
+  o.push(`![goals as ratios to the floor, this run beside the previous run](${chart})`);
+  o.push('');
+  o.push('| goal | previous run | this run | goal | verdict |');
+  o.push('| --- | ---: | ---: | --- | --- |');
+  const r2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+  for (const g of goals) {
+    const p = previous[g.key];
+    o.push(`| ${g.key.split('.')[0]}. ${mdCell(g.label)} | ${p ? `${r2(p.value)} (${p.date.slice(0, 10)})` : '—'} | ${r2(g.value)} | ${mdCell(g.goal)} (${r2(g.limit)}${g.unit === 'of goal' ? ' of goal' : '× floor'}) | ${g.met ? 'met' : '**missed**'} |`);
+  }
+  if (!goals.length) o.push('| (no figure with a goal was measured) | | | | |');
+  o.push('');
+  o.push('## Summary: every row with a goal');
   o.push('');
   o.push('| figure | result | goal | verdict |');
   o.push('| --- | --- | --- | --- |');
@@ -417,31 +441,51 @@ export function renderDoc(figs: FigureResult[], header: RunMeta): string {
   return o.join('\n');
 }
 
-interface ResultsFile { header: RunMeta; figures: Record<string, FigureResult> }
+interface ResultsFile { header: RunMeta; figures: Record<string, FigureResult>; previous?: Record<string, Previous> }
 
 /**
  * Merge this run's figures into the results file (a full run replaces everything; a
  * single figure's script replaces only its own), then regenerate the report from it.
  */
 export function writeReport(p: Params, figs: FigureResult[], meta: RunMeta, fullRun: boolean) {
-  let prev: ResultsFile | null = null;
-  if (!fullRun) {
-    try { prev = JSON.parse(fs.readFileSync(p.results, 'utf8')); } catch { prev = null; }
+  let old: ResultsFile | null = null;
+  try { old = JSON.parse(fs.readFileSync(p.results, 'utf8')); } catch { old = null; }
+  // the previous run of each goal: what the results file held before this run (its
+  // figures' goals for what this run measures again; its own "previous" for the rest)
+  const previous: Record<string, Previous> = { ...(old?.previous ?? {}) };
+  for (const f of figs) {
+    const before = old?.figures?.[f.id];
+    if (!before) continue;
+    for (const k of Object.keys(previous)) if (k.split('.')[0] === f.id) delete previous[k];
+    for (const g of goalsOf(before)) previous[g.key] = { value: g.value, date: (before.meta?.date ?? old!.header?.date ?? '').slice(0, 19) };
   }
-  const all: Record<string, FigureResult> = { ...(prev?.figures ?? {}) };
+  const all: Record<string, FigureResult> = fullRun ? {} : { ...(old?.figures ?? {}) };
   for (const f of figs) all[f.id] = { ...f, meta };
-  const header = fullRun || !prev ? meta : prev.header;
+  for (const f of Object.values(all)) f.goals = goalsOf(f);
+  const header = fullRun || !old ? meta : old.header;
   const ordered = Object.values(all).sort((a, b) => Number(a.id) - Number(b.id));
   fs.mkdirSync(dirname(p.results), { recursive: true });
-  fs.writeFileSync(p.results, JSON.stringify({ header, figures: all }, null, 1) + '\n');
+  fs.writeFileSync(p.results, JSON.stringify({ header, figures: all, previous }, null, 1) + '\n');
   fs.mkdirSync(dirname(p.doc), { recursive: true });
-  fs.writeFileSync(p.doc, renderDoc(ordered, header));
+  const svg = chartPath(p.doc);
+  fs.writeFileSync(svg, renderChart(ordered.flatMap((f) => f.goals ?? []), previous, header.date));
+  fs.writeFileSync(p.doc, renderDoc(ordered, header, previous, basename(svg)));
+}
+
+/** The chart is written beside the report: docs/benchmarks.md → docs/benchmarks.svg. */
+export function chartPath(doc: string): string {
+  return doc.replace(/(\.md)?$/, '.svg');
 }
 
 /** Run figures, print the one table, write the report; exit 1 when a figure timed wrong answers. */
 export async function main(figs: Array<{ id: string; title: string; run: (p: Params) => Promise<FigureResult> }>, fullRun: boolean) {
   const p = params();
   const meta = machineMeta(p);
+  if (p.render) {
+    writeReport(p, [], meta, false);
+    process.stdout.write(`report: ${p.doc}\nchart: ${chartPath(p.doc)}\n(from ${p.results}; nothing measured)\n`);
+    process.exit(0);
+  }
   const out: FigureResult[] = [];
   const t0 = Date.now();
   for (const f of figs) {
@@ -464,6 +508,8 @@ export async function main(figs: Array<{ id: string; title: string; run: (p: Par
   writeReport(p, out, meta, fullRun && !partial);
   process.stdout.write(`\nnasauth benchmarks — ${meta.cpu}, ${meta.cores} cores, ${meta.ramGB} GB, Node ${meta.node}, ${meta.date}, ${meta.mode} mode, load ${meta.load}\n\n`);
   process.stdout.write(renderTable(out) + '\n\n');
+  const goals = out.flatMap((f) => goalsOf(f));
+  if (goals.length) process.stdout.write(`goals (ratio to the floor; lower is better):\n${goals.map((g) => `  ${g.met ? 'met   ' : 'MISSED'} ${g.value.toFixed(2).padStart(6)} (goal ${g.limit.toFixed(2)})  ${g.label}`).join('\n')}\n\n`);
   process.stdout.write(`report: ${p.doc}\nresults: ${p.results}\ntotal: ${Math.round((Date.now() - t0) / 1000)} s\n`);
   const failed = out.filter((f) => f.status === 'fail');
   killAll();

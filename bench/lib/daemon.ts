@@ -70,6 +70,18 @@ export function writeStore(stateDir: string, d: StoreData) {
   fs.writeFileSync(join(stateDir, 'store.json'), encodeStore(d), { mode: 0o600 });
 }
 
+/**
+ * How init.d/nasauthd starts the daemon on the device: its NODE_OPTS and glibc malloc
+ * settings, read from the script itself so the benchmark cannot drift from it.
+ */
+export function initScriptSettings(): { nodeOpts: string[]; env: Record<string, string> } {
+  const text = fs.readFileSync(join(ROOT, 'init.d', 'nasauthd'), 'utf8');
+  const get = (k: string) => new RegExp(`^${k}="?([^"\n]*)"?$`, 'm').exec(text)?.[1] ?? '';
+  const env: Record<string, string> = {};
+  for (const k of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX']) if (get(k)) env[k] = get(k);
+  return { nodeOpts: get('NODE_OPTS').split(/\s+/).filter(Boolean), env };
+}
+
 export interface BenchDaemon {
   dir: string; config: string; stateDir: string; nssDir: string;
   query: string; pam: string; ldap: string; admin: string; log: string;
@@ -97,6 +109,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** ready when /v1/health says this many accounts (default: the store's); null: any number */
   readyAccounts?: number | null;
+  /** another build of the daemon (default dist/nasauthd.js): A/B comparisons in one run */
+  bundle?: string;
 }
 
 /** Try to connect to a Unix socket; resolves true once it accepts. */
@@ -169,11 +183,12 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
   const run = join(dir, 'run');
   const query = join(run, 'query.sock');
   const accounts = Object.keys(o.store.accounts).length;
-  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), DAEMON, '--config', config];
+  const init = initScriptSettings();
+  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...init.nodeOpts, ...(o.nodeArgs ?? []), o.bundle ?? DAEMON, '--config', config];
   let stderr = '';
   const t0 = process.hrtime.bigint();
-  // as init.d/nasauthd starts it on the device: glibc's mmap threshold fixed, two arenas
-  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '524288', MALLOC_ARENA_MAX: '2', ...o.env } });
+  // as init.d/nasauthd starts it on the device: its NODE_OPTS, glibc's mmap threshold fixed, two arenas
+  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...init.env, ...o.env } });
   proc.stderr!.on('data', (c) => { stderr += c; });
   let exited = false;
   const gone = new Promise<void>((r) => proc.once('exit', () => { exited = true; r(); }));
@@ -204,10 +219,10 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
 export interface FloorServer { pid: number; sock: string; readyMs: number; rss(): number; stop(): Promise<void> }
 
 /** The floor server (bench/lib/floor.js) on a private socket. */
-export async function startFloor(mode: 'http' | 'pam', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number } = {}): Promise<FloorServer> {
+export async function startFloor(mode: 'http' | 'pam', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<FloorServer> {
   const dir = o.dir ?? tmpDir('floor');
   const sock = join(dir, `${mode}-floor.sock`);
-  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, FLOOR, mode, sock];
+  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), FLOOR, mode, sock];
   const t0 = process.hrtime.bigint();
   const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   let exited = false;

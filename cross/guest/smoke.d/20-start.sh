@@ -12,6 +12,9 @@ tr_=$(sed -n 's/.*trace \([0-9]*\)ms ready line:.*/\1/p' /tmp/start.trace | head
 DPID=$(daemon_pid)
 [ -n "$DPID" ] && kill -0 "$DPID" || fail "no live pid after start"
 metric rss_ready_kb=$(rss_of "$DPID")
+# idle: 1 s after ready, no request yet (as the host benchmark reads it; 15-floor.sh is its floor)
+sleep 1
+metric rss_idle_kb=$(rss_of "$DPID")
 QSOCK=$(dlog | grep '"event":"ready"' | tail -n1 | tr ',[]' '\n\n\n' | tr -d '"' | grep 'query.sock$' | head -n1)
 [ -S "$QSOCK" ] || fail "no query socket (from the ready line: '$QSOCK')"
 
