@@ -86,7 +86,7 @@ t.test('profileOf: made once per account object and version, frozen, with the sa
   const p = profileOf(a);
   t.same(p, {
     name: 'alice', uid: 2000, gid: 100, role: 'user', email: 'alice@example.com', full_name: 'Alice "A" Ä',
-    services: ['smb', 'dashboard'], groups: ['staff'], password_changed_at: new Date(1_700_000_000_123).toISOString(), must_change_password: false,
+    services: ['smb', 'dashboard'], groups: ['staff'], password_changed_at: new Date(1_700_000_000_123).toISOString(), must_change_password: false, source: 'local',
   });
   t.equal(profileOf(a), p, 'the same object for the same account');
   t.ok(Object.isFrozen(p) && Object.isFrozen(p.services) && Object.isFrozen(p.groups), 'frozen, so no caller can change what others see');

@@ -71,19 +71,19 @@ if (!canRun(t, firstMissing(slapdMissing(), sambaMissing()))) {
     const r = await smbclient(smb, 'Public', 'dave', 'Pass-d-one-1');
     t.equal(r.code, 0, r.out);
     t.match((await smbclient(smb, 'Public', 'dave', 'Pass-d-wrong')).out, /NT_STATUS_LOGON_FAILURE/);
-    const doc = await cli(d, ['doctor', 'dave', 'smb']);
+    const doc = await cli(d, ['doctor', '--verbose', 'dave', 'smb']);
     t.match(doc.stdout, /ok\s+SMB: the NT hash comes from the directory \(sambaNTPassword\)/, doc.stdout);
-    t.match(doc.stdout, /ok\s+smbd sees dave through the LDAP view: flags \[UX {9}\], uid 22001/, 'and what smbd sees');
+    t.match(doc.stdout, /ok\s+file sharing \(SMB\) sees dave as nasauth does\s+detail: what smbd reads from the LDAP view: flags \[UX {9}\], uid 22001/, 'and what smbd sees');
   });
 
   t.test('without Samba attributes, SMB works after one plaintext sign-in; doctor says which case', async (t) => {
     t.match((await smbclient(smb, 'Public', 'frank', 'Pass-f-one-1')).out, /NT_STATUS_LOGON_FAILURE/, 'no NT hash yet');
-    const before = await cli(d, ['doctor', 'frank', 'smb']);
+    const before = await cli(d, ['doctor', '--verbose', 'frank', 'smb']);
     t.match(before.stdout, /FAIL\s+SMB: no NT hash yet \(the directory holds no sambaNTPassword for frank\): SMB and Time Machine fail until frank signs in once on the web page, over AFP or with ssh/);
     t.equal(outcome(await pam('frank', 'Pass-f-one-1')), 'ok', 'PAM: frank signs in (the directory checks the password)');
     const r = await smbclient(smb, 'Public', 'frank', 'Pass-f-one-1');
     t.equal(r.code, 0, `SMB now works: ${r.out}`);
-    const after = await cli(d, ['doctor', 'frank', 'smb']);
+    const after = await cli(d, ['doctor', '--verbose', 'frank', 'smb']);
     t.match(after.stdout, /ok\s+SMB: the NT hash comes from frank's last plaintext sign-in on this NAS/);
   });
 

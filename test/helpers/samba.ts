@@ -101,9 +101,40 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  for (let p = PORT_MIN; p <= PORT_MAX; p++) if (await portFree(p)) return p;
+/** A port of the range that is free now (from a random start: test files run in parallel). */
+export async function freePort(skip: Set<number> = new Set()): Promise<number> {
+  const n = PORT_MAX - PORT_MIN + 1;
+  const start = Math.floor(Math.random() * n);
+  for (let k = 0; k < n; k++) {
+    const p = PORT_MIN + ((start + k) % n);
+    if (!skip.has(p) && await portFree(p)) return p;
+  }
   throw new Error(`no free port in ${PORT_MIN}-${PORT_MAX}`);
+}
+
+/**
+ * The inode of the socket listening on 127.0.0.1:port (from /proc/net/tcp), or null.
+ * "Free" was only true when freePort looked: another test file's smbd may have taken the
+ * port since, and then a connection to it reaches that smbd, not ours.
+ */
+function listenerInode(port: number): string | null {
+  const hex = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === hex && f[3] === '0A') return f[9];
+  }
+  return null;
+}
+
+/** Whether one of `pids` holds the socket with this inode. */
+function heldBy(inode: string, pids: number[]): boolean {
+  const want = `socket:[${inode}]`;
+  for (const p of pids) {
+    let fds: string[];
+    try { fds = fs.readdirSync(`/proc/${p}/fd`); } catch { continue; }
+    for (const fd of fds) { try { if (fs.readlinkSync(`/proc/${p}/fd/${fd}`) === want) return true; } catch { /* closed */ } }
+  }
+  return false;
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -133,9 +164,19 @@ export function runPids(sid: number, mntNs: string | null): number[] {
 }
 
 export async function startSamba(o: SambaOptions): Promise<Samba> {
+  const tried = new Set<number>();
+  for (let attempt = 1; ; attempt++) {
+    const port = o.port ?? await freePort(tried);
+    tried.add(port);
+    const r = await startSambaOn(o, port);
+    if (r !== 'port taken') return r;
+    if (o.port !== undefined || attempt >= 5) throw new Error(`another process took port ${port} before smbd could (ports ${PORT_MIN}-${PORT_MAX})`);
+  }
+}
+
+async function startSambaOn(o: SambaOptions, port: number): Promise<Samba | 'port taken'> {
   const dir = tempDir('nasauth-smb-');
   fs.chmodSync(dir, 0o755);
-  const port = o.port ?? await freePort();
   const sub = (n: string, mode = 0o755) => { const p = join(dir, n); fs.mkdirSync(p, { recursive: true, mode }); fs.chmodSync(p, mode); return p; };
   const [state, lock, priv, cache, pidDir, ncalrpc] = ['state', 'lock', 'private', 'cache', 'pid', 'ncalrpc'].map((n) => sub(n, n === 'private' ? 0o700 : 0o755));
   const publicDir = sub('shares/Public', 0o1777);
@@ -209,6 +250,10 @@ export async function startSamba(o: SambaOptions): Promise<Samba> {
   }
   mntNs = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
   if (mntNs === fs.readlinkSync('/proc/self/ns/mnt')) { await stop(); throw new Error('smbd is not in a private mount namespace'); }
+  // the port answers: make sure it is our smbd that answers (a test file running beside
+  // this one may have started its smbd on the same "free" port a moment earlier)
+  const inode = listenerInode(port);
+  if (!inode || !heldBy(inode, runPids(pid, mntNs))) { await stop(); return 'port taken'; }
   return { dir, port, conf, pid, proc, publicDir, tmDir, logs: () => out, inNs, stop };
 }
 
