@@ -19,6 +19,7 @@ import { Store, type Account, type Group, type Role, type StoreData } from './st
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { planImport, type ImportReport } from './import';
+import { Sessions } from './sessions';
 import type { Sources } from './import-parse';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
@@ -54,6 +55,8 @@ export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
+  /** the account portal's sessions (daemon/sessions.ts), bound to (rid, version) */
+  readonly sessions: Sessions;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
   /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
   readonly recent = new Map<string, Array<{ at: number; service: string; source: string; reason: Reason }>>();
@@ -67,6 +70,7 @@ export class Authority {
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
+    this.sessions = new Sessions(cfg.sessions, now);
   }
 
   get config(): Config { return this.cfg; }
@@ -75,6 +79,7 @@ export class Authority {
   reload(cfg: Config) {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
+    this.sessions.reconfigure(cfg.sessions);
   }
 
   private decide(reason: Reason, extra: Partial<Decision> = {}, message?: string): Decision {
@@ -103,10 +108,15 @@ export class Authority {
     this.auditLog.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 
+  /** Whether the account's services and role allow `service` (canonical name). */
+  serviceAllowed(a: Account, service: string | null): boolean {
+    return !!service && a.services.includes(service) && !!this.cfg.services[service]?.roles.includes(a.role);
+  }
+
   /** Policy for an account whose password is proven (or, for authorize, not needed). */
-  private policy(a: Account, service: string | null): Reason {
+  policy(a: Account, service: string | null): Reason {
     if (!a.enabled) return 'account_disabled';
-    if (!service || !a.services.includes(service) || !this.cfg.services[service]?.roles.includes(a.role)) return 'service_denied';
+    if (!this.serviceAllowed(a, service)) return 'service_denied';
     if (a.must_change_password) return 'must_change_password';
     return 'ok';
   }
@@ -193,13 +203,15 @@ export class Authority {
     return d;
   }
 
-  async authenticate(req: AuthRequest): Promise<Decision> {
+  /** `proven` receives the proven account (its rid and version) before the policy is applied: sessions bind to it. */
+  async authenticate(req: AuthRequest, proven?: (a: Account) => void): Promise<Decision> {
     const service = canonicalService(this.cfg, req.service);
     let d: Decision;
     const r = await this.prove(req);
     if ('reason' in r) {
       d = r;
     } else {
+      proven?.(r.account);
       const reason = this.policy(r.account, service);
       d = this.decide(reason, { cached: r.cached, profile: profileOf(r.account) });
     }
@@ -250,7 +262,7 @@ export class Authority {
    * Set a password on behalf of a trusted caller (root via PAM chauthtok, Samba's LDAP
    * password modify, the admin). Policy-checked like every other path.
    */
-  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean } = {}): Promise<Decision> {
+  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; rid?: number } = {}): Promise<Decision> {
     const a = this.store.account(name);
     if (!a) return this.decide('unknown_user');
     const problems = passwordProblems(pw, a.name, this.cfg.password_policy);
@@ -263,7 +275,7 @@ export class Authority {
     try {
       await this.store.mutate((d) => {
         const x = d.accounts[name];
-        if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
+        if (!x || (opts.rid !== undefined && x.rid !== opts.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
         x.password_changed_at = this.now();
         x.must_change_password = opts.mustChange ?? false;
@@ -340,10 +352,23 @@ export class Authority {
     return acct;
   }
 
-  async delUser(name: string, actor: string): Promise<void> {
+  /**
+   * Never the last admin: a change that leaves no enabled administrator is refused, on
+   * every path (CLI, web), so the NAS always has someone who can manage it.
+   */
+  private keepAnAdmin(d: StoreData, before: Account, name: string) {
+    if (before.role !== 'admin' || !before.enabled) return;
+    if (Object.values(d.accounts).some((a) => a.role === 'admin' && a.enabled)) return;
+    throw new NasauthError('NASAUTH_CONFLICT', `"${name}" is the last enabled administrator: make another account an administrator first`, 'role');
+  }
+
+  /** `expect.rid`: act only on that account (not on a namesake created meanwhile). */
+  async delUser(name: string, actor: string, expect: { rid?: number } = {}): Promise<void> {
     await this.store.mutate((d) => {
-      if (!d.accounts[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      const before = d.accounts[name];
+      if (!before || (expect.rid !== undefined && before.rid !== expect.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
       delete d.accounts[name];
+      this.keepAnAdmin(d, before, name);
       for (const g of Object.values(d.groups)) if (g.members.includes(name)) { g.members = g.members.filter((m) => m !== name); g.version += 1; }
     });
     this.cache.forget(name);
@@ -351,7 +376,11 @@ export class Authority {
     this.log.info({ audit: 'user_del', user: name, by: actor });
   }
 
-  async setUser(name: string, patch: Partial<AccountInput>, actor: string): Promise<Account> {
+  /**
+   * `expect.rid`: act only on that account; `expect.version`: only if nothing changed it
+   * since (a session's own edit, so that the session can be re-bound exactly).
+   */
+  async setUser(name: string, patch: Partial<AccountInput>, actor: string, expect: { rid?: number; version?: number } = {}): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
     const upd: Partial<Account> = {};
@@ -378,7 +407,9 @@ export class Authority {
     }
     const a = await this.store.mutate((d) => {
       const x = d.accounts[name];
-      if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (!x || (expect.rid !== undefined && x.rid !== expect.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (expect.version !== undefined && x.version !== expect.version) throw new NasauthError('NASAUTH_CONFLICT', `the account "${name}" changed meanwhile; reload and try again`);
+      const before = { ...x };
       if (upd.uid !== undefined && Object.values(d.accounts).some((o) => o.uid === upd.uid && o.name !== name)) {
         throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${upd.uid} is already used by another account`, 'uid');
       }
@@ -392,6 +423,7 @@ export class Authority {
         x.groups = [...new Set(patch.groups)];
       }
       Object.assign(x, upd);
+      this.keepAnAdmin(d, before, name);
       x.version += 1;
       return x;
     });

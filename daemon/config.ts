@@ -36,6 +36,8 @@ export interface Config {
   nss: { enabled: boolean; dir: string };
   integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
   first_start: { create_admin: boolean };
+  /** the account portal's sessions (daemon/sessions.ts) */
+  sessions: { idle_seconds: number; absolute_seconds: number; max_per_account: number; max_total: number };
 }
 
 // The embedded default: runs without root, everything under ./.nasauth
@@ -92,6 +94,8 @@ integration:
   pam_dir: /etc/pam.d
   pam_services: { afp: netatalk, ssh: sshd, ftp: vsftpd }
 first_start: { create_admin: true }
+# the web page's sign-in sessions (kept in memory only; a restart signs everybody out)
+sessions: { idle_seconds: 1800, absolute_seconds: 43200, max_per_account: 10, max_total: 1000 }
 `;
 
 // ---- a small strict schema --------------------------------------------------------
@@ -164,6 +168,7 @@ const SCHEMA: Schema = obj({
     pam_services: { t: 'map', key: SERVICE_RE, of: { t: 'str', re: /^[A-Za-z0-9_.-]{1,64}$/, what: 'a PAM service name' } },
   }),
   first_start: obj({ create_admin: bool }),
+  sessions: obj({ idle_seconds: int(60, 7 * 86400), absolute_seconds: int(60, 30 * 86400), max_per_account: int(1, 1000), max_total: int(1, 1_000_000) }),
 });
 
 function fail(file: string, key: string, expected: string, got?: unknown): never {
@@ -291,6 +296,7 @@ export function loadConfig(file: string | null, cwd = process.cwd()): Config {
 function semantic(c: Config, file: string) {
   if (c.accounts.uid_min > c.accounts.uid_max) fail(file, 'accounts.uid_min', 'a value not above accounts.uid_max', c.accounts.uid_min);
   if (c.password_policy.min_length > c.password_policy.max_length) fail(file, 'password_policy.min_length', 'a value not above max_length');
+  if (c.sessions.idle_seconds > c.sessions.absolute_seconds) fail(file, 'sessions.idle_seconds', 'a value not above sessions.absolute_seconds');
   if (c.rate_limit.backoff_after > c.rate_limit.lockout_after) fail(file, 'rate_limit.backoff_after', 'a value not above rate_limit.lockout_after');
   for (const role of ['admin', 'user'] as const) {
     c.roles[role].default_services.forEach((s, i) => {

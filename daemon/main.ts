@@ -69,6 +69,9 @@ export async function main(argv = process.argv.slice(2)) {
   const admin = new AdminSocket(auth, VERSION);
   if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
+  query.portal.doctorHooks = admin.doctorHooks;
+  const sweep = setInterval(() => auth.sessions.sweep(), 60_000);
+  sweep.unref();
   const surfaces: Surface[] = [];
   try {
     await admin.listen(cfg.sockets.admin);
