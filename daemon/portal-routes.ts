@@ -10,7 +10,7 @@ import { HttpError, only, readJson, send, str } from './http-util';
 import { type Ctx, isRefusal, type Portal } from './portal';
 import { REASONS } from './reasons';
 
-export const PORTAL_PREFIXES = ['/v1/sessions', '/v1/session', '/v1/users'];
+export const PORTAL_PREFIXES = ['/v1/sessions', '/v1/session', '/v1/users', '/v1/password-policy'];
 
 function decisionBody(d: Decision) {
   return {
@@ -74,6 +74,11 @@ async function route(portal: Portal, req: IncomingMessage, res: ServerResponse, 
   const m = req.method ?? 'GET';
   const source = sourceOf(req);
   const methodNotAllowed = () => { throw new HttpError(405, 'bad_request', `${m} is not allowed on ${url}`); };
+
+  if (url === '/v1/password-policy') {
+    if (m !== 'GET') methodNotAllowed();
+    return send(res, 200, portal.passwordPolicy());
+  }
 
   if (url === '/v1/sessions') {
     if (m !== 'POST') methodNotAllowed();

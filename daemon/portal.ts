@@ -124,6 +124,12 @@ export class Portal {
     return this.row(a);
   }
 
+  /** The rules a new password must meet (not a secret: the page shows them next to the field). */
+  passwordPolicy() {
+    const p = this.auth.config.password_policy;
+    return { min_length: p.min_length, max_length: p.max_length, min_classes: p.min_classes, reject_username: p.reject_username };
+  }
+
   serviceNames(): string[] { return Object.keys(this.auth.config.services); }
 
   row(a: Account, now = this.auth.now()): UserRow {

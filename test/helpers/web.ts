@@ -1,0 +1,75 @@
+// nasauth-web for tests: the bundle (dist/nasauth-web.js, as shipped) on 127.0.0.1 and
+// an ephemeral port, talking to a test daemon's query socket; and Debian's chromium
+// driven by playwright-core (never a downloaded browser).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { ROOT, ensureBuilt, type Daemon } from './daemon';
+import { waitFor, pidGone } from './wait';
+
+export const WEB = join(ROOT, 'dist', 'nasauth-web.js');
+export const WEB_CERT = join(ROOT, 'dist', 'nasauth-web-cert.js');
+export const CHROMIUM = '/usr/bin/chromium';
+
+export interface Web { url: string; pid: number; proc: ChildProcess; logs(): string; stop(): Promise<void> }
+
+/** Start nasauth-web; `args` are extra flags (--user, --cert/--key, --listen). */
+export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): Promise<Web> {
+  ensureBuilt();
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const proc = spawn(process.execPath, [WEB, ...listen, '--query-socket', d.query, '--site', 'Family NAS', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c) => { out += c; });
+  proc.stderr!.on('data', (c) => { out += c; });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // poll the log for the ready line, with a deadline; an early exit fails at once
+  const url = await new Promise<string>((resolve, reject) => {
+    const iv = setInterval(() => { const m = /"event":"ready".*?"url":"([^"]+)"/.exec(out); if (m) { done(); resolve(m[1]); } }, 20);
+    const timer = setTimeout(() => { done(); proc.kill('SIGKILL'); reject(new Error(`nasauth-web not ready after 15 s:\n${out}`)); }, 15_000);
+    const onExit = (c: number | null) => { done(); reject(new Error(`nasauth-web exited (${c}) before it was ready:\n${out}`)); };
+    const done = () => { clearInterval(iv); clearTimeout(timer); proc.off('exit', onExit); };
+    proc.once('exit', onExit);
+  });
+  return {
+    url, pid: proc.pid!, proc, logs: () => out,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      await exited;
+      await waitFor('nasauth-web gone', () => pidGone(proc.pid!));
+    },
+  };
+}
+
+/** Why the browser tests cannot run here, or null. */
+export function chromiumMissing(): string | null {
+  if (!existsSync(CHROMIUM)) return 'chromium is not installed (/usr/bin/chromium; scripts/ensure-deps.sh installs it)';
+  try { require.resolve('playwright-core'); } catch { return 'playwright-core is not installed (npm ci)'; }
+  return null;
+}
+
+/** Flags that keep chromium off the network (this machine's network refuses it anyway). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-default-apps', '--no-default-browser-check'];
+
+/** A headless chromium; closed at the test's teardown. Each context is a fresh profile of cookies. */
+export async function launchChromium(t: Test) {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+/**
+ * Where screenshots go: a temp folder removed at teardown, or NASAUTH_KEEP_SCREENSHOTS=DIR
+ * (kept, for a person to look at).
+ */
+export function screenshotDir(t: Test): string {
+  const keep = process.env.NASAUTH_KEEP_SCREENSHOTS;
+  if (keep) { mkdirSync(keep, { recursive: true }); return keep; }
+  const dir = mkdtempSync(join(tmpdir(), 'nasauth-shots-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
