@@ -30,6 +30,8 @@ export const BODY_LIMIT = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 15_000;
 export const KEEPALIVE_TIMEOUT_MS = 30_000;
 export const MAX_CONNECTIONS = 256;
+/** How long the page reuses nasauthd's password rules (they change only with its config). */
+export const POLICY_TTL_MS = 30_000;
 
 const ASSET_VERSION = createHash('sha256').update(assets.css).update(assets.js).digest('hex').slice(0, 12);
 
@@ -192,9 +194,14 @@ export async function buildApp(o: WebOptions): Promise<{ app: FastifyInstance; q
     const reason = r.body?.error?.reason ?? '';
     return page(reply, 401, 'signin', { title: 'Sign in', csrf: reply.generateCsrf(), error: sessionEnded(reason) });
   }
+  // the password rules change only with nasauthd's config: asked at most every POLICY_TTL_MS
+  let policy: { at: number; body: Record<string, any> } | null = null; // eslint-disable-line @typescript-eslint/no-explicit-any
   const policyRules = async (): Promise<string> => {
-    const r = await query.call('GET', '/v1/password-policy');
-    const p = r.body ?? {};
+    if (!policy || Date.now() - policy.at > POLICY_TTL_MS) {
+      const r = await query.call('GET', '/v1/password-policy');
+      if (r.status === 200) policy = { at: Date.now(), body: r.body };
+    }
+    const p = policy?.body ?? {};
     const parts = [`At least ${p.min_length ?? 8} characters`];
     if ((p.min_classes ?? 1) > 1) parts.push(`from at least ${p.min_classes} of: lower case, upper case, digits, other`);
     if (p.reject_username) parts.push('not containing the user name');
