@@ -154,6 +154,21 @@ t.test('hostile requests get a clear refusal and change nothing', async (t) => {
   t.notOk(web.logs().includes('Wonderland-1'), 'no password in the log');
 });
 
+t.test('a user who opens the users table is told it is for administrators, and stays signed in', async (t) => {
+  const web: Web = await startWeb(d);
+  t.teardown(() => web.stop());
+  const g = await req(`${web.url}signin`);
+  const s = await req(`${web.url}signin`, { method: 'POST', body: form({ _csrf: csrfOf(g), user: 'alice', password: 'Wonderland-1' }), headers: { cookie: jar(g) } });
+  t.equal(s.status, 303);
+  const cookie = `${jar(g)}; ${jar(s)}`;
+  let r = await req(`${web.url}users`, { headers: { cookie } });
+  t.equal(r.status, 403);
+  t.match(r.body, /Only an administrator of this NAS may see this page/);
+  t.notOk(cookies(r).some((c) => /^nasauth=;/.test(c)), 'the session cookie is not cleared');
+  r = await req(`${web.url}account`, { headers: { cookie } });
+  t.equal(r.status, 200, 'still signed in');
+});
+
 t.test('nasauthd stopped: the page says so instead of failing', async (t) => {
   const d2 = await startDaemon();
   const web = await startWeb(d2);

@@ -187,10 +187,11 @@ export async function buildApp(o: WebOptions): Promise<{ app: FastifyInstance; q
     return null;
   }
   async function ended(req: FastifyRequest, reply: FastifyReply, r: QueryReply) {
-    clearSession(reply);
     if (r.status === 403) {
+      // signed in, but not an administrator: the session goes on
       return page(reply, 403, 'message', { title: 'Administrators only', heading: 'Administrators only', text: 'Only an administrator of this NAS may see this page.', link: { href: '/account', text: 'My account' } });
     }
+    clearSession(reply);
     const reason = r.body?.error?.reason ?? '';
     return page(reply, 401, 'signin', { title: 'Sign in', csrf: reply.generateCsrf(), error: sessionEnded(reason) });
   }
