@@ -30,8 +30,10 @@ function call(agent: Agent, o: { socketPath?: string; port?: number; method: str
 }
 
 interface WebProc { port: number; pid: number; stop(): Promise<void> }
+/** As init.d/nasauth-web starts it on the device (NODE_OPTS, MALLOC_ARENA_MAX). */
+export const WEB_NODE_OPTS = ['--max-old-space-size=64', '--max-semi-space-size=2'];
 async function startWeb(d: BenchDaemon): Promise<WebProc> {
-  const proc = spawnTracked(process.execPath, [WEB, '--listen', '127.0.0.1:0', '--query-socket', d.query], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+  const proc = spawnTracked(process.execPath, [...WEB_NODE_OPTS, WEB, '--listen', '127.0.0.1:0', '--query-socket', d.query], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
   let out = '';
   proc.stdout!.on('data', (c) => { if (out.length < 8192) out += c; });
   const gone = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -67,7 +69,7 @@ const stat = (s: Series) => {
 export async function figure8(p: Params): Promise<FigureResult> {
   const users = BENCH_USERS.slice(0, 4);
   const nHit = p.quick ? 100 : 1000;
-  const nMiss = p.quick ? 4 : 24;
+  const nMiss = p.quick ? 4 : 40;
   const wrong = (pw: string) => (p.wrongPassword ? `${pw}-WRONG` : pw);
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -156,7 +158,7 @@ export async function figure8(p: Params): Promise<FigureResult> {
     reason: errors ? 'answers were not successful sign-ins or pages' : undefined,
     data: { rss },
     method: [
-      `nasauthd (dist/nasauthd.js, device scrypt, ${users.length} bench users + 1000 filler accounts, audit log at ${p.logLevel} to a file) and nasauth-web (dist/nasauth-web.js, plain HTTP on 127.0.0.1: TLS is the same cost for any web server and is left out) as they run on the device (MALLOC_ARENA_MAX=2).`,
+      `nasauthd (dist/nasauthd.js, device scrypt, ${users.length} bench users + 1000 filler accounts, audit log at ${p.logLevel} to a file) and nasauth-web (dist/nasauth-web.js, plain HTTP on 127.0.0.1: TLS is the same cost for any web server and is left out) as they run on the device (MALLOC_ARENA_MAX=2; nasauth-web with the init script's node flags ${WEB_NODE_OPTS.join(' ')}).`,
       'The client is this process: one keep-alive connection, one request at a time, to each side. Web sign-in = POST /signin with the form and its CSRF token (the token and its cookie fetched once), answered 303 with a session cookie; nasauth-web then made one POST /v1/sessions. The query side is that same POST /v1/sessions, straight. Every reply is checked (303 to /account with a cookie; ok, a token, and `cached` as expected).',
       `Cache miss: a daemon with cache.enabled false, so every sign-in runs scrypt (${nMiss} in a row); cache hit: the default daemon, warmed (${nHit} in a row). The page: GET /account with the session cookie (nasauth-web asks GET /v1/session and GET /v1/password-policy, renders the template) vs GET /v1/session straight. Order alternates between repetitions.`,
       `RSS: VmRSS from /proc, ${SETTLE_MS / 1000} s after start (idle) and after the load; the peer is the bare Node HTTP server of figure 1, idle.`,

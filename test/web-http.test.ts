@@ -169,6 +169,21 @@ t.test('a user who opens the users table is told it is for administrators, and s
   t.equal(r.status, 200, 'still signed in');
 });
 
+t.test('too many wrong passwords: the page says how long to wait', async (t) => {
+  await addUser(d, 'walt', 'Whitman-pass-1');
+  const web: Web = await startWeb(d);
+  t.teardown(() => web.stop());
+  const g = await req(`${web.url}signin`);
+  let r: Reply | undefined;
+  for (let i = 0; i < 6; i++) {
+    r = await req(`${web.url}signin`, { method: 'POST', body: form({ _csrf: csrfOf(g), user: 'walt', password: `wrong-${i}-pw` }), headers: { cookie: jar(g) } });
+    if (r.status === 429) break;
+  }
+  t.equal(r!.status, 429, 'backing off');
+  t.match(r!.body, /Too many failed attempts\. Wait \d+ seconds? before you try again\./);
+  t.ok(r!.headers['retry-after'], 'with Retry-After');
+});
+
 t.test('nasauthd stopped: the page says so instead of failing', async (t) => {
   const d2 = await startDaemon();
   const web = await startWeb(d2);

@@ -12,10 +12,11 @@ export const SERVICE_LABELS: Record<string, string> = {
 export const serviceLabel = (s: string) => SERVICE_LABELS[s] ?? s;
 
 export function waitText(seconds: number | undefined): string {
+  const n = (k: number, unit: string) => `${k} ${unit}${k === 1 ? '' : 's'}`;
   const s = Math.max(1, Math.ceil(seconds ?? 60));
-  if (s < 90) return `${s} seconds`;
+  if (s < 90) return n(s, 'second');
   const m = Math.ceil(s / 60);
-  return m < 90 ? `${m} minutes` : `${Math.ceil(m / 60)} hours`;
+  return m < 90 ? n(m, 'minute') : n(Math.ceil(m / 60), 'hour');
 }
 
 /** The sign-in page's answer to a refused sign-in. */
