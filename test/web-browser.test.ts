@@ -182,6 +182,25 @@ if (!isRoot) {
     await page.context().close();
   });
 
+  t.test('a user changes their own name and e-mail and stays signed in', async (t) => {
+    const page = await newPage();
+    await signIn(page, 'alice', 'Through-mirror-8');
+    await page.getByLabel('Full name', { exact: true }).fill('Alice P. Liddell');
+    await page.getByLabel('E-mail', { exact: true }).fill('alice@wonder.example');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForLoadState();
+    t.match(await page.locator('.notice.ok').innerText(), /name and e-mail are saved/);
+    t.equal(await page.getByLabel('E-mail', { exact: true }).inputValue(), 'alice@wonder.example', 'still signed in, showing the new address');
+    t.match(readStore(d).accounts.alice, { email: 'alice@wonder.example', full_name: 'Alice P. Liddell' });
+    // the browser's own check lets this through (no dot needed); nasauthd's does not
+    await page.getByLabel('E-mail', { exact: true }).fill('alice@localhost');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForLoadState();
+    t.match(await page.locator('.notice.error').innerText(), /not a valid e-mail address/, 'a bad address: the daemon\'s reason');
+    await shoot(page, 'account-bad-email');
+    await page.context().close();
+  });
+
   t.test('disable a signed-in user: their next click is refused', async (t) => {
     const page = await newPage();
     await signIn(page, 'carol', 'Seaside-pass-123');
@@ -232,7 +251,7 @@ if (!isRoot) {
     await page.waitForLoadState();
     t.match(await page.locator('h1').innerText(), /refused/);
     await shoot(page, 'csrf-refused');
-    t.equal(readStore(d).accounts.alice.email, 'alice@family.example', 'nothing changed');
+    t.equal(readStore(d).accounts.alice.email, 'alice@wonder.example', 'nothing changed');
     await page.context().close();
   });
 

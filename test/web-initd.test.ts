@@ -67,11 +67,15 @@ if (!isRoot) {
       r = init('start');
       t.equal(r.rc, 0, r.out);
       t.match(r.out, /no certificate .* making a self-signed one/);
-      t.match(r.out, /started \(pid \d+, https:\/\/127\.0\.0\.1:\d+\//);
+      t.match(r.out, /started \(pid \d+ as nobody, https:\/\/127\.0\.0\.1:\d+\//);
       t.equal(statSync(`${dir}/web.key`).mode & 0o777, 0o600, 'the key: root only (read before the drop)');
       const url = /(https:\/\/127\.0\.0\.1:\d+\/)/.exec(r.out)![1];
       const pid = Number(readFileSync(pidfile, 'utf8').trim());
       t.equal(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1], '65534', 'serving as nobody');
+      const launcher = Number(/"event":"spawned","launcher":(\d+),"pid":(\d+)/.exec(readFileSync(log, 'utf8'))?.[1]);
+      t.ok(launcher > 0 && launcher !== pid, 'a launcher started it');
+      await waitFor('the root launcher gone', () => pidGone(launcher));
+      t.pass('nothing of nasauth-web stays root');
       const page = await get(`${url}signin`);
       t.equal(page.status, 200, 'the sign-in page over HTTPS');
       t.match(page.hsts, /max-age/);

@@ -13,7 +13,14 @@ export const WEB = join(ROOT, 'dist', 'nasauth-web.js');
 export const WEB_CERT = join(ROOT, 'dist', 'nasauth-web-cert.js');
 export const CHROMIUM = '/usr/bin/chromium';
 
-export interface Web { url: string; pid: number; proc: ChildProcess; logs(): string; stop(): Promise<void> }
+export interface Web {
+  url: string;
+  /** the process that serves (as root with --user: the one the launcher started, as that user) */
+  pid: number;
+  proc: ChildProcess;
+  logs(): string;
+  stop(): Promise<void>;
+}
 
 /** Start nasauth-web; `args` are extra flags (--user, --cert/--key, --listen). */
 export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): Promise<Web> {
@@ -23,22 +30,24 @@ export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): P
   let out = '';
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { out += c; });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  // poll the log for the ready line, with a deadline; an early exit fails at once
-  const url = await new Promise<string>((resolve, reject) => {
-    const iv = setInterval(() => { const m = /"event":"ready".*?"url":"([^"]+)"/.exec(out); if (m) { done(); resolve(m[1]); } }, 20);
+  // poll the log for the ready line, with a deadline. With --user the launcher exits 0
+  // once it has handed over; any other exit before the ready line fails at once.
+  const ready = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
+    const iv = setInterval(() => {
+      const m = /"event":"ready".*?"pid":(\d+),"url":"([^"]+)"/.exec(out);
+      if (m) { done(); resolve({ pid: Number(m[1]), url: m[2] }); }
+    }, 20);
     const timer = setTimeout(() => { done(); proc.kill('SIGKILL'); reject(new Error(`nasauth-web not ready after 15 s:\n${out}`)); }, 15_000);
-    const onExit = (c: number | null) => { done(); reject(new Error(`nasauth-web exited (${c}) before it was ready:\n${out}`)); };
+    const onExit = (c: number | null) => { if (c !== 0) { done(); reject(new Error(`nasauth-web exited (${c}) before it was ready:\n${out}`)); } };
     const done = () => { clearInterval(iv); clearTimeout(timer); proc.off('exit', onExit); };
-    proc.once('exit', onExit);
+    proc.on('exit', onExit);
   });
   return {
-    url, pid: proc.pid!, proc, logs: () => out,
+    url: ready.url, pid: ready.pid, proc, logs: () => out,
     async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      await exited;
-      await waitFor('nasauth-web gone', () => pidGone(proc.pid!));
+      try { process.kill(ready.pid, 'SIGTERM'); } catch { /* gone */ }
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await waitFor('nasauth-web gone', () => pidGone(ready.pid) && (proc.exitCode !== null || proc.signalCode !== null));
     },
   };
 }
