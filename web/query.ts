@@ -6,7 +6,7 @@ import { Agent, request } from 'node:http';
 export const QUERY_MAX_SOCKETS = 8;
 /** A local daemon answers at once; a slow hash may queue behind others for a few seconds. */
 export const QUERY_TIMEOUT_MS = 15_000;
-const MAX_REPLY = 1024 * 1024; // the users table of a large NAS
+const MAX_REPLY = 8 * 1024 * 1024; // the users table: about 600 bytes per account, 10k accounts fit
 
 export interface QueryReply { status: number; body: any } // eslint-disable-line @typescript-eslint/no-explicit-any
 
