@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { fmtMs, fmtRate, fmtX, latStats, main, median, notMeasured, range, run, type FigureResult, type Params, type Row } from './lib/common';
 import { buildStore, DEVICE_SCRYPT, startDaemon } from './lib/daemon';
-import { sambaSkipReason, startSamba, type Samba } from '../test/helpers/samba';
+import { sambaMissing, startSamba, type Samba } from '../test/helpers/samba';
 
 export const TITLE = 'SMB login: smbd ldapsam → nasauthd vs the same smbd with tdbsam';
 /** Ports of this benchmark (the tests use 14450-14460). */
@@ -37,8 +37,8 @@ async function login(s: Samba, user: string, pw: string): Promise<{ ms: number; 
 }
 
 export async function figure4(p: Params): Promise<FigureResult> {
-  const skip = sambaSkipReason();
-  if (skip) return notMeasured('4', TITLE, skip);
+  const missing = sambaMissing();
+  if (missing) return notMeasured('4', TITLE, missing.what);
   const d = await startDaemon({
     store: buildStore({ users: [{ ...USER, services: ['smb', 'timemachine'] }], filler: 1000, scrypt: DEVICE_SCRYPT }),
     config: { sockets: { ldap: { enabled: true } } }, logLevel: p.logLevel,

@@ -1,13 +1,11 @@
 // The admin socket: everything the CLI does. Root only (mode 0600 in a root-owned
 // folder); the filesystem is the access check, since Node has no SO_PEERCRED.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type Authority, profileOf } from './authority';
+import type { Authority } from './authority';
 import type { SocketConfig } from './config';
 import { NasauthError, type ErrorCode } from './errors';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
-import type { Account } from './store';
 import type { Sources } from './import-parse';
-import { identify } from './crypt';
 import { diagnose, type DoctorHook } from './doctor';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
@@ -17,24 +15,6 @@ export const STATUS: Record<ErrorCode, number> = {
   NASAUTH_INVALID_EMAIL: 400, NASAUTH_INVALID_FIELD: 400, NASAUTH_EXISTS: 409, NASAUTH_NOT_FOUND: 404,
   NASAUTH_PASSWORD_POLICY: 422, NASAUTH_UID_CONFLICT: 409, NASAUTH_CONFLICT: 409,
 };
-
-/** What the admin sees of an account: everything but the verifiers themselves. */
-export function adminView(a: Account, now: number) {
-  return {
-    ...profileOf(a),
-    enabled: a.enabled,
-    rid: a.rid,
-    verifier: a.verifiers.scrypt ? 'scrypt' : a.verifiers.legacy ? `legacy:${legacyKind(a.verifiers.legacy)}` : a.verifiers.nt ? 'nt-only' : 'none',
-    nt_hash: !!a.verifiers.nt,
-    locked_until: a.lockout_until && a.lockout_until > now ? new Date(a.lockout_until).toISOString() : null,
-    created_at: new Date(a.created_at).toISOString(),
-    version: a.version,
-  };
-}
-
-export function legacyKind(h: string): string {
-  return identify(h) ?? 'unknown';
-}
 
 export class AdminSocket {
   private server: Server;
@@ -61,8 +41,9 @@ export class AdminSocket {
     if (parts[0] !== 'v1' || parts[1] !== 'admin') throw new HttpError(404, 'bad_request', `no such route: ${url}`);
     const [, , kind, name, sub] = parts;
     const m = req.method ?? 'GET';
+    // what the admin sees of an account (Authority.userView: everything but the verifiers)
     const user = (n: string) => {
-      const x = a.store.account(n);
+      const x = a.userView(n);
       if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${n}"`, 'name');
       return x;
     };
@@ -73,7 +54,7 @@ export class AdminSocket {
       const service = q.get('service');
       if (!name) {
         const all = [];
-        for (const x of a.store.accounts()) all.push(await diagnose(a, x.name, service, this.doctorHooks));
+        for (const x of a.userViews()) all.push(await diagnose(a, x.name, service, this.doctorHooks));
         return send(res, 200, { diagnoses: all });
       }
       return send(res, 200, { diagnosis: await diagnose(a, name, service, this.doctorHooks) });
@@ -87,18 +68,18 @@ export class AdminSocket {
       return send(res, 200, { report: await a.importAccounts(src, { dryRun: b.dry_run === true, overwrite: b.overwrite === true }, actor) });
     }
     if (kind === 'users') {
-      if (!name && m === 'GET') return send(res, 200, { users: a.store.accounts().map((x) => adminView(x, a.now())) });
+      if (!name && m === 'GET') return send(res, 200, { users: a.userViews() });
       if (!name && m === 'POST') {
         const b = await readJson(req);
         const pw = pwOf(b);
         try {
           const { password: _p, ...input } = b;
           const acct = await a.addUser(input as never, pw, actor);
-          return send(res, 201, { user: adminView(acct, a.now()) });
+          return send(res, 201, { user: user(acct.name) });
         } finally { pw?.fill(0); }
       }
-      if (name && !sub && m === 'GET') return send(res, 200, { user: adminView(user(name), a.now()) });
-      if (name && !sub && m === 'PATCH') return send(res, 200, { user: adminView(await a.setUser(name, await readJson(req), actor), a.now()) });
+      if (name && !sub && m === 'GET') return send(res, 200, { user: user(name) });
+      if (name && !sub && m === 'PATCH') return send(res, 200, { user: user((await a.setUser(name, await readJson(req), actor)).name) });
       if (name && !sub && m === 'DELETE') { await a.delUser(name, actor); return send(res, 200, { deleted: name }); }
       if (name && sub === 'password' && m === 'POST') {
         const b = await readJson(req);
@@ -107,26 +88,26 @@ export class AdminSocket {
         try {
           user(name);
           const d = await a.setPasswordChecked(name, pw, 'admin', actor, { mustChange: b.must_change_password === true });
-          if (d.reason !== 'ok') return send(res, d.reason === 'password_rejected' ? 422 : 503, { error: { reason: d.reason, message: d.message } });
-          return send(res, 200, { user: adminView(user(name), a.now()) });
+          if (d.reason !== 'ok') return send(res, d.reason === 'password_rejected' ? 422 : d.reason === 'unknown_user' ? 404 : 503, { error: { reason: d.reason, message: d.message } });
+          return send(res, 200, { user: user(name) });
         } finally { pw.fill(0); }
       }
-      if (name && sub === 'unlock' && m === 'POST') { await a.unlock(name, actor); return send(res, 200, { user: adminView(user(name), a.now()) }); }
+      if (name && sub === 'unlock' && m === 'POST') { await a.unlock(name, actor); return send(res, 200, { user: user(name) }); }
       if (name && sub === 'services' && m === 'POST') {
         const b = await readJson(req);
         if (typeof b.allow !== 'boolean') throw new HttpError(400, 'bad_request', '"allow" must be true or false');
-        return send(res, 200, { user: adminView(await a.setServices(name, str(b, 'service', { max: 64 }), b.allow, actor), a.now()) });
+        return send(res, 200, { user: user((await a.setServices(name, str(b, 'service', { max: 64 }), b.allow, actor)).name) });
       }
     }
     if (kind === 'groups') {
-      if (!name && m === 'GET') return send(res, 200, { groups: a.store.groups() });
+      if (!name && m === 'GET') return send(res, 200, { groups: a.groups() });
       if (!name && m === 'POST') {
         const b = await readJson(req);
         if (b.gid !== undefined && typeof b.gid !== 'number') throw new HttpError(400, 'bad_request', '"gid" must be a number');
         return send(res, 201, { group: await a.addGroup(str(b, 'name', { max: 64 }), b.gid as number | undefined, actor) });
       }
       if (name && !sub && m === 'GET') {
-        const g = a.store.group(name);
+        const g = a.group(name);
         if (!g) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${name}"`, 'name');
         return send(res, 200, { group: g });
       }
@@ -135,7 +116,7 @@ export class AdminSocket {
         const b = await readJson(req);
         if (typeof b.add !== 'boolean') throw new HttpError(400, 'bad_request', '"add" must be true or false');
         await a.groupMember(name, str(b, 'user', { max: 64 }), b.add, actor);
-        return send(res, 200, { group: a.store.group(name) });
+        return send(res, 200, { group: a.group(name) });
       }
     }
     throw new HttpError(404, 'bad_request', `no such route: ${m} ${url}`);
@@ -143,22 +124,18 @@ export class AdminSocket {
 
   status() {
     const a = this.auth;
-    const accts = a.store.accounts();
-    const now = a.now();
+    const accts = a.userViews();
     return {
       version: this.version,
-      store: { file: a.store.file, generation: a.store.generation, accounts: accts.length, groups: a.store.groups().length, domain_sid: a.store.snapshot.domain_sid },
+      store: a.storeInfo(),
       verifiers: {
-        modern: accts.filter((x) => x.verifiers.scrypt).length,
-        legacy: accts.filter((x) => !x.verifiers.scrypt && x.verifiers.legacy).length,
-        nt_only: accts.filter((x) => !x.verifiers.scrypt && !x.verifiers.legacy && x.verifiers.nt).length,
-        none: accts.filter((x) => !x.verifiers.scrypt && !x.verifiers.legacy && !x.verifiers.nt).length,
-        without_nt_hash: accts.filter((x) => !x.verifiers.nt).map((x) => x.name),
+        modern: accts.filter((x) => x.verifier === 'scrypt').length,
+        legacy: accts.filter((x) => x.verifier.startsWith('legacy:')).length,
+        nt_only: accts.filter((x) => x.verifier === 'nt-only').length,
+        none: accts.filter((x) => x.verifier === 'none').length,
+        without_nt_hash: accts.filter((x) => !x.nt_hash).map((x) => x.name),
       },
-      locked: [
-        ...accts.filter((x) => x.lockout_until && x.lockout_until > now).map((x) => ({ name: x.name, until: new Date(x.lockout_until!).toISOString() })),
-        ...a.limiter.lockedNames().filter((l) => a.store.account(l.name) && !accts.find((x) => x.name === l.name && x.lockout_until && x.lockout_until > now)).map((l) => ({ name: l.name, until: new Date(l.until).toISOString() })),
-      ],
+      locked: a.lockedAccounts(),
       must_change_password: accts.filter((x) => x.must_change_password).map((x) => x.name),
       disabled: accts.filter((x) => !x.enabled).map((x) => x.name),
       cache: { entries: a.cache.size, hits: a.cache.hits, misses: a.cache.misses },

@@ -16,11 +16,12 @@ import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
 import { REASONS, type Reason } from './reasons';
 import { Store, type Account, type Group, type Role, type StoreData } from './store';
+import { type NewSession, type Session, Sessions } from './sessions';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { planImport, type ImportReport } from './import';
-import { Sessions } from './sessions';
 import type { Sources } from './import-parse';
+import { identify } from './crypt';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
 
@@ -51,11 +52,56 @@ export interface AccountInput {
   services?: string[]; groups?: string[]; enabled?: boolean; must_change_password?: boolean;
 }
 
+// ---- what the surfaces may read --------------------------------------------------
+// A surface renders these; it never reads the store or decides policy itself
+// (test/layers.test.ts checks that no surface touches the store).
+
+/** What the admin sees of an account: everything but the verifiers themselves. */
+export interface AccountView extends Profile {
+  enabled: boolean; rid: number; verifier: string; nt_hash: boolean;
+  locked_until: string | null; created_at: string; version: number;
+}
+
+/** What smbd may see of one account, decided by the same policy as every other login. */
+export interface SmbAccount {
+  name: string; rid: number; version: number; uid: number; gid: number;
+  full_name: string; email: string | null;
+  /** the NT hash smbd proves a password with; null: every SMB login fails */
+  nt: string | null;
+  /** why SMB refuses the account after the right password (smbd's "disabled"), or null */
+  closed: string | null;
+  /** locked out now (nasauth's persisted lockout or the in-memory one) */
+  locked: boolean;
+  must_change: boolean;
+  /** ms since epoch: when the password was set (creation when never) */
+  password_last_set: number;
+}
+/** A group as smbd and NSS see it: a NAS group, or a service group nasauth renders. */
+export interface RenderedGroup { name: string; gid: number; members: string[]; service: string | null }
+/** Everything the LDAP view renders for smbd, as of one store generation and config. */
+export interface SmbDirectory { generation: number; domain_sid: string; next_rid: number; accounts: SmbAccount[]; groups: RenderedGroup[] }
+/** What the NSS files (extrausers passwd and group) hold. */
+export interface NssView {
+  accounts: Record<string, Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>>;
+  groups: Record<string, Pick<Group, 'name' | 'gid' | 'members'>>;
+}
+
+/** The one place an account's verifier kind is named for people (admin view, doctor, status). */
+function verifierKind(v: Account['verifiers']): string {
+  return v.scrypt ? 'scrypt' : v.legacy ? `legacy:${identify(v.legacy) ?? 'unknown'}` : v.nt ? 'nt-only' : 'none';
+}
+
+/** How often prove judges a password again when the account changed while it hashed. */
+const PROVE_ROUNDS = 3;
+
+/** Thrown inside a store change to abort it: the account is not the one the change was for. */
+class Changed extends Error {}
+
 export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
-  /** the account portal's sessions (daemon/sessions.ts), bound to (rid, version) */
+  /** the web page's sessions (daemon/sessions.ts), bound to (rid, version) */
   readonly sessions: Sessions;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
   /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
@@ -64,13 +110,16 @@ export class Authority {
   /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
   readonly auditLog: Logger;
 
-  constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
+  // private: surfaces read through the methods below, never the store (test/layers.test.ts)
+  constructor(cfg: Config, private readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
     this.auditLog = auditLogger(log);
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
     this.sessions = new Sessions(cfg.sessions, now);
+    const prev = store.onChange;
+    store.onChange = (d) => { prev(d); this.changed(); };
   }
 
   get config(): Config { return this.cfg; }
@@ -80,6 +129,17 @@ export class Authority {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
     this.sessions.reconfigure(cfg.sessions);
+    this.changed(); // policy decides group memberships: what was rendered may be out of date
+  }
+
+  private listeners: Array<() => void> = [];
+  /** `fn` runs after every durable change and every config reload (surfaces re-render). */
+  onChange(fn: () => void) { this.listeners.push(fn); }
+  private changed() {
+    this.smbDir = null;
+    for (const fn of this.listeners) {
+      try { fn(); } catch (e) { this.log.error({ err: (e as Error).message }, 'a listener failed after a change'); }
+    }
   }
 
   private decide(reason: Reason, extra: Partial<Decision> = {}, message?: string): Decision {
@@ -108,15 +168,10 @@ export class Authority {
     this.auditLog.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 
-  /** Whether the account's services and role allow `service` (canonical name). */
-  serviceAllowed(a: Account, service: string | null): boolean {
-    return !!service && a.services.includes(service) && !!this.cfg.services[service]?.roles.includes(a.role);
-  }
-
   /** Policy for an account whose password is proven (or, for authorize, not needed). */
-  policy(a: Account, service: string | null): Reason {
+  private policy(a: Account, service: string | null): Reason {
     if (!a.enabled) return 'account_disabled';
-    if (!this.serviceAllowed(a, service)) return 'service_denied';
+    if (!service || !a.services.includes(service) || !this.cfg.services[service]?.roles.includes(a.role)) return 'service_denied';
     if (a.must_change_password) return 'must_change_password';
     return 'ok';
   }
@@ -128,6 +183,14 @@ export class Authority {
   /**
    * Prove a password for `name`. Returns the account when proven, or a deny decision.
    * Shared by authenticate, change password and profile.
+   *
+   * A proof belongs to one account: its identity (rid, never reused) and the version
+   * whose verifiers matched. The store may change while the slow hash runs, so after it
+   * the name must still belong to the same identity: a deleted and re-created "alice" is
+   * another account, and the old password proves nothing for her. When the same account
+   * changed meanwhile (another login's lazy upgrade, an admin's edit), the password is
+   * judged again against the account as it is now (usually a cache hit), at most
+   * PROVE_ROUNDS times.
    */
   private async prove(req: AuthRequest): Promise<{ account: Account; cached: boolean } | Decision> {
     const name = lookupName(req.user) ?? `\0invalid:${req.user.slice(0, 40)}`;
@@ -136,28 +199,37 @@ export class Authority {
     const persisted = this.lockedUntil(acct);
     if (persisted) return this.decide('locked_out', { retry_after: Math.ceil((persisted - this.now()) / 1000) });
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
-    if (acct && this.cache.check(acct.name, req.password, acct.version)) return { account: acct, cached: true };
-    let result: 'ok' | 'bad' | 'none';
-    try {
-      result = await this.verifier.check(acct?.verifiers, req.password);
-    } catch (e) {
-      if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
-      throw e;
-    }
-    // the account may have changed while we hashed: judge against the current one
-    const now = acct ? this.store.account(acct.name) : undefined;
-    if (result === 'ok' && acct && now && now.version === acct.version) {
+    for (let round = 0; ; round++) {
+      if (round === PROVE_ROUNDS) return this.decide('busy', { retry_after: 1 }, 'the account changed while the password was checked; try again');
+      if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
+      let result: 'ok' | 'bad' | 'none';
+      try {
+        result = await this.verifier.check(acct?.verifiers, req.password);
+      } catch (e) {
+        if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
+        throw e;
+      }
+      if (result !== 'ok' || !acct) break;
+      const now = this.sameAccount(acct);
+      if (!now) break; // deleted, or the name is another account now: not proven
+      if (now.version !== acct.version) { acct = now; continue; }
+      const up = await this.upgradeIfNeeded(now, req.password);
+      if (!up) { // changed while the new verifier was made: judge again
+        const again = this.sameAccount(now);
+        if (!again) break;
+        acct = again;
+        continue;
+      }
       this.limiter.success(name);
-      acct = await this.upgradeIfNeeded(now, req.password);
-      this.cache.put(acct.name, req.password, acct.version);
-      return { account: acct, cached: false };
+      this.cache.put(up.rid, up.name, req.password, up.version);
+      return { account: up, cached: false };
     }
     const lockStarts = this.limiter.fail(name, req.source);
     if (lockStarts !== null) {
       this.log.warn({ audit: 'lockout', user: req.user.slice(0, 64), source: req.source.slice(0, 128), until: new Date(lockStarts).toISOString() });
-      if (now) {
+      if (acct) {
         await this.store.mutate((d) => {
-          const a = d.accounts[now.name];
+          const a = d.accounts[name];
           if (a) { a.lockout_until = lockStarts; a.version += 1; }
         }).catch((e) => this.log.error({ err: (e as Error).message }, 'could not persist lockout'));
       }
@@ -166,27 +238,42 @@ export class Authority {
     return this.decide('bad_credentials');
   }
 
-  /** Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. */
-  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account> {
+  /** The account that has `a`'s name now, if it is still the same identity (rid). */
+  private sameAccount(a: Account): Account | undefined {
+    const now = this.store.account(a.name);
+    return now && now.rid === a.rid ? now : undefined;
+  }
+
+  /**
+   * Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. Returns
+   * the account as upgraded (or as it was, when nothing needed doing or the upgrade
+   * failed), or null when the account changed while the new verifier was made (then
+   * nothing is written: it may be another account with the same name by now).
+   */
+  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account | null> {
     if (!this.verifier.outdated(a.verifiers)) return a;
+    let v;
     try {
-      const v = await this.verifier.make(pw);
-      const version = a.version;
+      v = await this.verifier.make(pw);
+    } catch (e) {
+      this.log.error({ user: a.name, err: (e as Error).message }, 'verifier upgrade failed; login allowed with the old verifier');
+      return a;
+    }
+    try {
       const upgraded = await this.store.mutate((d) => {
         const x = d.accounts[a.name];
-        if (!x || x.version !== version) return null; // changed meanwhile: leave it
+        if (!x || x.rid !== a.rid || x.version !== a.version) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
         x.version += 1;
         return x;
       });
-      if (upgraded) {
-        this.log.info({ audit: 'verifier_upgrade', user: a.name });
-        return this.store.account(a.name) ?? a;
-      }
+      this.log.info({ audit: 'verifier_upgrade', user: a.name });
+      return upgraded;
     } catch (e) {
+      if (e instanceof Changed) return null;
       this.log.error({ user: a.name, err: (e as Error).message }, 'verifier upgrade failed; login allowed with the old verifier');
+      return a;
     }
-    return a;
   }
 
   /**
@@ -203,20 +290,18 @@ export class Authority {
     return d;
   }
 
-  /** `proven` receives the proven account (its rid and version) before the policy is applied: sessions bind to it. */
-  async authenticate(req: AuthRequest, proven?: (a: Account) => void): Promise<Decision> {
+  async authenticate(req: AuthRequest, op: 'authenticate' | 'profile' = 'authenticate'): Promise<Decision> {
     const service = canonicalService(this.cfg, req.service);
     let d: Decision;
     const r = await this.prove(req);
     if ('reason' in r) {
       d = r;
     } else {
-      proven?.(r.account);
       const reason = this.policy(r.account, service);
       d = this.decide(reason, { cached: r.cached, profile: profileOf(r.account) });
     }
-    this.count(d.reason, service ?? 'unknown', d.cached ?? false);
-    this.audit(req, d);
+    if (op === 'authenticate') this.count(d.reason, service ?? 'unknown', d.cached ?? false);
+    this.audit(req, d, op);
     return this.delayFailure(d);
   }
 
@@ -236,24 +321,34 @@ export class Authority {
     return d;
   }
 
-  /** The user's own profile, after proving the password. */
+  /**
+   * The user's own profile, after proving the password, under the same policy as
+   * authenticate for the service (the dashboard's): a disabled, service-denied or
+   * must-change account is refused with its real reason (and its profile, as there).
+   */
   async profile(req: AuthRequest): Promise<Decision> {
-    const r = await this.prove(req);
-    const d = 'reason' in r ? r : this.decide('ok', { profile: profileOf(r.account), cached: r.cached });
-    this.audit(req, d, 'profile');
-    return this.delayFailure(d);
+    return this.authenticate(req, 'profile');
   }
 
-  /** Change one's own password: the old one must be proven. must_change_password does not block this. */
+  /**
+   * Change one's own password: the old one must be proven. must_change_password does not
+   * block this. The write is tied to the proof: the same identity and the same version
+   * (nothing changed while the new verifier was made). When the account changed, the
+   * whole change is tried once more from the proof, which then answers for the account
+   * as it is (a re-created "alice" does not take the old password).
+   */
   async changePassword(req: AuthRequest & { newPassword: Uint8Array }): Promise<Decision> {
-    const r = await this.prove(req);
-    let d: Decision;
-    if ('reason' in r) d = r;
-    else {
-      const reason = this.policy(r.account, canonicalService(this.cfg, req.service));
-      if (reason !== 'ok' && reason !== 'must_change_password') d = this.decide(reason);
-      else d = await this.setPasswordChecked(r.account.name, req.newPassword, req.channel, r.account.name);
+    const service = canonicalService(this.cfg, req.service);
+    let d: Decision | undefined;
+    for (let attempt = 0; attempt < 2 && !d; attempt++) {
+      const r = await this.prove(req);
+      if ('reason' in r) { d = r; break; }
+      const reason = this.policy(r.account, service);
+      if (reason !== 'ok' && reason !== 'must_change_password') { d = this.decide(reason); break; }
+      const w = await this.writePassword(r.account, req.newPassword, req.channel, r.account.name, { sameVersion: true });
+      if (w !== 'changed') d = w;
     }
+    d ??= this.decide('busy', { retry_after: 1 }, 'the account changed while the password was being changed; nothing was changed; try again');
     this.audit(req, d, 'change_password');
     return this.delayFailure(d);
   }
@@ -261,10 +356,41 @@ export class Authority {
   /**
    * Set a password on behalf of a trusted caller (root via PAM chauthtok, Samba's LDAP
    * password modify, the admin). Policy-checked like every other path.
+   *
+   * The write is tied to the account the name meant when the request arrived (its rid):
+   * if it was deleted, or deleted and re-created, while the new verifier was made,
+   * nothing is written. `allow` judges the account as it is when the write lands (a
+   * refusal decision, or null to go ahead).
    */
-  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; rid?: number } = {}): Promise<Decision> {
+  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null } = {}): Promise<Decision> {
     const a = this.store.account(name);
     if (!a) return this.decide('unknown_user');
+    const w = await this.writePassword(a, pw, channel, actor, opts);
+    return w === 'changed' ? this.decide('unknown_user', {}, `${name} was deleted or replaced while the new password was prepared; nothing was changed`) : w;
+  }
+
+  /**
+   * Root sets a password without the old one (PAM chauthtok as root, on the privileged
+   * socket): only for an account that exists and may use the service. A lockout or a
+   * pending must-change does not block it: a reset by root is how a locked user gets back in.
+   */
+  async rootSetPassword(req: { user: string; service: string; newPassword: Uint8Array; source: string; channel: Channel }): Promise<Decision> {
+    const d = this.authorize(req); // answers and audits the ask
+    const name = lookupName(req.user);
+    if (!name || (d.reason !== 'ok' && d.reason !== 'must_change_password' && d.reason !== 'locked_out')) return d;
+    const service = canonicalService(this.cfg, req.service);
+    return this.setPasswordChecked(name, req.newPassword, req.channel, `root via PAM ${req.service.slice(0, 64)}`, {
+      allow: (x) => { const r = this.policy(x, service); return r === 'ok' || r === 'must_change_password' ? null : this.decide(r); },
+    });
+  }
+
+  /**
+   * Replace every verifier of `a` in one durable change. 'changed' when `a` is not the
+   * account under its name any more (another rid, or none), or, with sameVersion, when
+   * it changed at all: then nothing was written.
+   */
+  private async writePassword(a: Account, pw: Uint8Array, channel: Channel, actor: string,
+    opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null; sameVersion?: boolean }): Promise<Decision | 'changed'> {
     const problems = passwordProblems(pw, a.name, this.cfg.password_policy);
     if (problems.length) return this.decide('password_rejected', {}, `the new password needs ${problems.join('; ')}`);
     let v;
@@ -272,10 +398,13 @@ export class Authority {
       if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
       throw e;
     }
+    let refused: Decision | null = null;
     try {
       await this.store.mutate((d) => {
-        const x = d.accounts[name];
-        if (!x || (opts.rid !== undefined && x.rid !== opts.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`);
+        const x = d.accounts[a.name];
+        if (!x || x.rid !== a.rid || (opts.sameVersion && x.version !== a.version)) throw new Changed();
+        refused = opts.allow?.(x) ?? null;
+        if (refused) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
         x.password_changed_at = this.now();
         x.must_change_password = opts.mustChange ?? false;
@@ -283,17 +412,237 @@ export class Authority {
         x.version += 1;
       });
     } catch (e) {
-      if (e instanceof NasauthError && e.code === 'NASAUTH_NOT_FOUND') return this.decide('unknown_user');
+      if (e instanceof Changed) return refused ?? 'changed';
       if (e instanceof NasauthError && e.code === 'NASAUTH_STORE_IO') {
-        this.log.error({ user: name, err: e.message }, 'password change not recorded: the store cannot be written');
+        this.log.error({ user: a.name, err: e.message }, 'password change not recorded: the store cannot be written');
         return this.decide('unavailable', {}, 'the password could not be saved (the NAS storage is full or failing); nothing was changed');
       }
       throw e;
     }
-    this.cache.forget(name);
-    this.limiter.unlock(name);
-    this.log.info({ audit: 'password_set', user: name, by: actor, channel });
+    this.cache.forget(a.rid);
+    this.limiter.unlock(a.name);
+    this.log.info({ audit: 'password_set', user: a.name, by: actor, channel });
     return this.decide('ok');
+  }
+
+  // ---- what the surfaces may read ------------------------------------------------
+
+  /** Whether the account may use the service (enabled, listed, allowed for its role). */
+  private mayUse(a: Account, service: string): boolean {
+    return a.enabled && a.services.includes(service) && (this.cfg.services[service]?.roles.includes(a.role) ?? false);
+  }
+
+  /**
+   * Why SMB (smbd, Time Machine over SMB) refuses the account after the right password,
+   * or null. The same policy as every other login: disabled, or neither smb nor
+   * timemachine allowed. Which share an SMB account may use is the service groups' job.
+   */
+  private smbClosed(a: Account): string | null {
+    if (!a.enabled) return 'the account is disabled';
+    if (!this.mayUse(a, 'smb') && !this.mayUse(a, 'timemachine')) return 'the account may not use smb or timemachine';
+    return null;
+  }
+
+  private isLocked(a: Account): boolean {
+    return this.lockedUntil(a) > 0 || this.limiter.gate(a.name, '\0smb-view').kind === 'locked_out';
+  }
+
+  private smbAccountOf(a: Account): SmbAccount {
+    return {
+      name: a.name, rid: a.rid, version: a.version, uid: a.uid, gid: a.gid, full_name: a.full_name, email: a.email,
+      // served even to a refused account: smbd proves the password first and only then
+      // says why (disabled, locked, must change), like every nasauth decision
+      nt: a.verifiers.nt ?? null,
+      closed: this.smbClosed(a),
+      locked: this.isLocked(a),
+      must_change: a.must_change_password,
+      password_last_set: a.password_changed_at ?? a.created_at,
+    };
+  }
+
+  /** The groups nasauth renders per service: members are the accounts that may use it. */
+  serviceGroups(): RenderedGroup[] {
+    const accounts = this.store.accounts();
+    return Object.entries(this.cfg.service_groups).map(([service, g]) => ({
+      name: g.name, gid: g.gid, service,
+      members: accounts.filter((a) => this.mayUse(a, service)).map((a) => a.name).sort(),
+    }));
+  }
+
+  /** NAS groups and service groups together; a NAS group that takes a service group's name or gid is left out (and logged). */
+  private renderedGroups(): RenderedGroup[] {
+    const svc = this.serviceGroups();
+    const names = new Set(svc.map((g) => g.name));
+    const gids = new Set(svc.map((g) => g.gid));
+    const nas: RenderedGroup[] = [];
+    for (const g of this.store.groups()) {
+      if (names.has(g.name) || gids.has(g.gid)) {
+        this.log.error({ group: g.name, gid: g.gid }, `NAS group ${g.name} (gid ${g.gid}) clashes with a service group (config service_groups); it is not rendered until renamed or given another gid`);
+        continue;
+      }
+      nas.push({ name: g.name, gid: g.gid, members: [...g.members], service: null });
+    }
+    return [...nas, ...svc];
+  }
+
+  private smbDir: SmbDirectory | null = null;
+  /** Everything the LDAP view renders for smbd; rebuilt after each change or reload. */
+  smbDirectory(): SmbDirectory {
+    if (this.smbDir && this.smbDir.generation === this.store.generation) return this.smbDir;
+    const data = this.store.snapshot;
+    this.smbDir = {
+      generation: data.generation, domain_sid: data.domain_sid, next_rid: data.next_rid,
+      accounts: Object.values(data.accounts).map((a) => this.smbAccountOf(a)),
+      groups: this.renderedGroups(),
+    };
+    return this.smbDir;
+  }
+
+  /** One account as smbd may see it now (lockout is live), or undefined. */
+  smbAccount(name: string): SmbAccount | undefined {
+    const a = this.store.account(name);
+    return a ? this.smbAccountOf(a) : undefined;
+  }
+
+  /** What the NSS files hold: accounts, NAS groups and service groups. */
+  nssView(): NssView {
+    const groups: NssView['groups'] = Object.create(null);
+    for (const g of this.renderedGroups()) groups[g.name] = { name: g.name, gid: g.gid, members: g.members };
+    return { accounts: this.store.snapshot.accounts, groups };
+  }
+
+  private accountView(a: Account): AccountView {
+    return {
+      ...profileOf(a),
+      enabled: a.enabled,
+      rid: a.rid,
+      verifier: verifierKind(a.verifiers),
+      nt_hash: !!a.verifiers.nt,
+      locked_until: a.lockout_until && a.lockout_until > this.now() ? new Date(a.lockout_until).toISOString() : null,
+      created_at: new Date(a.created_at).toISOString(),
+      version: a.version,
+    };
+  }
+
+  /** The admin's view of one account, or undefined. */
+  userView(name: string): AccountView | undefined {
+    const a = this.store.account(name);
+    return a ? this.accountView(a) : undefined;
+  }
+  userViews(): AccountView[] { return this.store.accounts().map((a) => this.accountView(a)); }
+  groups(): Group[] { return this.store.groups(); }
+  group(name: string): Group | undefined { return this.store.group(name); }
+  /** Where the store is and how big: for status, health and metrics. */
+  storeInfo() {
+    return { file: this.store.file, generation: this.store.generation, accounts: this.store.accounts().length, groups: this.store.groups().length, domain_sid: this.store.snapshot.domain_sid };
+  }
+  /** Account names whose persisted or in-memory lockout is running now. */
+  lockedAccounts(): Array<{ name: string; until: string }> {
+    const now = this.now();
+    const out = new Map<string, string>();
+    for (const a of this.store.accounts()) if (a.lockout_until && a.lockout_until > now) out.set(a.name, new Date(a.lockout_until).toISOString());
+    for (const l of this.limiter.lockedNames()) if (this.store.account(l.name) && !out.has(l.name)) out.set(l.name, new Date(l.until).toISOString());
+    return [...out].map(([name, until]) => ({ name, until }));
+  }
+
+  // ---- the web page's sessions (daemon/sessions.ts, docs/protocol.md "Sessions") -----
+
+  /** For every configured service: may the account use it (listed and allowed for its role), enabled or not. */
+  serviceAccess(name: string): Record<string, boolean> | undefined {
+    const a = this.store.account(name);
+    if (!a) return undefined;
+    return Object.fromEntries(Object.keys(this.cfg.services).map((s) => [s, a.services.includes(s) && (this.cfg.services[s]?.roles.includes(a.role) ?? false)]));
+  }
+
+  /**
+   * Sign in to the web page: authenticate for the dashboard (same proof, rate limits,
+   * delay and audit); on ok, a session bound to the proven account's rid and version.
+   */
+  async signIn(req: AuthRequest): Promise<{ decision: Decision; session?: NewSession }> {
+    const r = await this.prove(req);
+    let d: Decision;
+    let session: NewSession | undefined;
+    if ('reason' in r) d = r;
+    else {
+      d = this.decide(this.policy(r.account, 'dashboard'), { cached: r.cached, profile: profileOf(r.account) });
+      if (d.reason === 'ok') session = this.sessions.create(r.account, req.source);
+    }
+    this.count(d.reason, 'dashboard', d.cached ?? false);
+    this.audit({ ...req, service: 'dashboard' }, d);
+    if (session && d.profile) this.auditLog.info({ audit: 'session_start', user: d.profile.name, source: req.source.slice(0, 128), channel: req.channel });
+    return { decision: await this.delayFailure(d), session };
+  }
+
+  /**
+   * The session behind a token, checked against the account as it is now: the same
+   * identity (rid), enabled, allowed the dashboard, no pending password change, the
+   * version it was bound to, and for admin routes the admin role. A refused session ends.
+   */
+  sessionCheck(token: string, source: string, opts: { admin?: boolean } = {}): { session: Session; view: AccountView; checkedVersion: number } | { status: 401 | 403; reason: Reason; message: string } {
+    const s = this.sessions.find(token);
+    if (!s) return { status: 401, reason: 'bad_credentials', message: 'you are signed out (the session ended, timed out, or the NAS restarted); sign in again' };
+    const a = this.store.account(s.name);
+    const ended = (reason: Reason, message: string) => {
+      this.sessions.end(s);
+      this.auditLog.info({ audit: 'session_end', user: s.name, source: source.slice(0, 128), channel: 'query', why: reason });
+      return { status: 401 as const, reason, message };
+    };
+    if (!a || a.rid !== s.rid) return ended('unknown_user', 'this account no longer exists');
+    const p = this.policy(a, 'dashboard');
+    if (p !== 'ok') return ended(p, p === 'account_disabled' ? 'this account has been disabled' : p === 'service_denied' ? 'this account may no longer use this page' : 'the password must be changed; sign in again');
+    if (a.version !== s.version) return ended('bad_credentials', 'the account was changed (a new password, for example): sign in again');
+    if (opts.admin && a.role !== 'admin') return { status: 403, reason: 'service_denied', message: 'only an administrator may do this' };
+    return { session: s, view: this.accountView(a), checkedVersion: s.version };
+  }
+
+  /** A session's own e-mail and name: the session is re-bound when that edit was the only change. */
+  async setOwnProfile(s: Session, checkedVersion: number, patch: { email?: string | null; full_name?: string }): Promise<Profile> {
+    const x = await this.setUser(s.name, patch, `web:${s.name}`, { rid: s.rid, version: checkedVersion });
+    this.sessions.rebind(s, checkedVersion, x);
+    return profileOf(x);
+  }
+
+  /** A session's own password (the old one proven again): this session is re-bound, the account's others end. */
+  async changeOwnPassword(s: Session, checkedVersion: number, oldPw: Uint8Array, newPw: Uint8Array, source: string): Promise<Decision> {
+    const d = await this.changePassword({ user: s.name, password: oldPw, newPassword: newPw, service: 'dashboard', source, channel: 'query' });
+    if (d.reason === 'ok') {
+      this.sessions.rebind(s, checkedVersion, this.store.account(s.name));
+      this.sessions.endAccount(s.rid, s);
+    }
+    return d;
+  }
+
+  // ---- what smbd tells nasauth (through the LDAP view) ------------------------------
+
+  /** smbd set a new password (Password Modify, plaintext): only for an account SMB is open to. */
+  async smbSetPassword(name: string, pw: Uint8Array): Promise<Decision> {
+    const closed = (x: Account): Decision | null => {
+      const why = this.smbClosed(x);
+      return why ? this.decide(x.enabled ? 'service_denied' : 'account_disabled', {}, `${x.name}: ${why}`) : null;
+    };
+    const a = this.store.account(name);
+    if (!a) return this.decide('unknown_user');
+    return closed(a) ?? this.setPasswordChecked(name, pw, 'ldap', 'smbd (LDAP password modify)', { allow: closed });
+  }
+
+  /** smbd counted a right password after failures: the name's failures end here too. */
+  smbFailuresCleared(name: string) { this.limiter.success(name); }
+
+  /** smbd's own count reached the lockout threshold: make it nasauth's lockout, for that account only. */
+  async smbLockout(name: string, rid: number, failures: number): Promise<void> {
+    const until = this.now() + this.cfg.rate_limit.lockout_seconds * 1000;
+    try {
+      await this.store.mutate((d) => {
+        const x = d.accounts[name];
+        if (!x || x.rid !== rid) throw new Changed();
+        x.lockout_until = until;
+        x.version += 1;
+      });
+      this.log.warn({ audit: 'lockout', user: name, source: 'smbd', failures, until: new Date(until).toISOString() }, `SMB locked ${name} out after ${failures} wrong passwords`);
+    } catch (e) {
+      if (e instanceof Changed) return;
+      this.log.error({ user: name, err: (e as Error).message }, 'could not persist the lockout smbd reported');
+    }
   }
 
   // ---- administration (admin socket / CLI) -------------------------------------
@@ -362,25 +711,30 @@ export class Authority {
     throw new NasauthError('NASAUTH_CONFLICT', `"${name}" is the last enabled administrator: make another account an administrator first`, 'role');
   }
 
-  /** `expect.rid`: act only on that account (not on a namesake created meanwhile). */
-  async delUser(name: string, actor: string, expect: { rid?: number } = {}): Promise<void> {
-    await this.store.mutate((d) => {
-      const before = d.accounts[name];
-      if (!before || (expect.rid !== undefined && before.rid !== expect.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+  /** `opts.rid`: delete only that account (not a namesake created meanwhile). */
+  async delUser(name: string, actor: string, opts: { rid?: number } = {}): Promise<void> {
+    const gone = await this.store.mutate((d) => {
+      const a = d.accounts[name];
+      if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (opts.rid !== undefined && a.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
       delete d.accounts[name];
-      this.keepAnAdmin(d, before, name);
+      this.keepAnAdmin(d, a, name);
       for (const g of Object.values(d.groups)) if (g.members.includes(name)) { g.members = g.members.filter((m) => m !== name); g.version += 1; }
+      return a;
     });
-    this.cache.forget(name);
+    this.cache.forget(gone.rid);
+    this.sessions.endAccount(gone.rid);
     this.limiter.unlock(name);
+    this.recent.delete(name);
     this.log.info({ audit: 'user_del', user: name, by: actor });
   }
 
   /**
-   * `expect.rid`: act only on that account; `expect.version`: only if nothing changed it
-   * since (a session's own edit, so that the session can be re-bound exactly).
+   * `opts.rid`: the change was worked out from that account; refuse it if the name is
+   * another account now. `opts.version`: only if nothing changed the account since (a
+   * web session's own edit, so that the session can be re-bound exactly).
    */
-  async setUser(name: string, patch: Partial<AccountInput>, actor: string, expect: { rid?: number; version?: number } = {}): Promise<Account> {
+  async setUser(name: string, patch: Partial<AccountInput>, actor: string, opts: { rid?: number; version?: number } = {}): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
     const upd: Partial<Account> = {};
@@ -407,8 +761,9 @@ export class Authority {
     }
     const a = await this.store.mutate((d) => {
       const x = d.accounts[name];
-      if (!x || (expect.rid !== undefined && x.rid !== expect.rid)) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
-      if (expect.version !== undefined && x.version !== expect.version) throw new NasauthError('NASAUTH_CONFLICT', `the account "${name}" changed meanwhile; reload and try again`);
+      if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (opts.rid !== undefined && x.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
+      if (opts.version !== undefined && x.version !== opts.version) throw new NasauthError('NASAUTH_CONFLICT', `the account "${name}" changed meanwhile; reload and try again`);
       const before = { ...x };
       if (upd.uid !== undefined && Object.values(d.accounts).some((o) => o.uid === upd.uid && o.name !== name)) {
         throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${upd.uid} is already used by another account`, 'uid');
@@ -427,7 +782,7 @@ export class Authority {
       x.version += 1;
       return x;
     });
-    this.cache.forget(name);
+    this.cache.forget(a.rid);
     this.log.info({ audit: 'user_set', user: name, fields: Object.keys(patch), by: actor });
     return a;
   }
@@ -436,7 +791,7 @@ export class Authority {
     const a = this.store.account(name);
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
     const list = allow ? [...new Set([...a.services, service])] : a.services.filter((s) => s !== service);
-    return this.setUser(name, { services: list }, actor);
+    return this.setUser(name, { services: list }, actor, { rid: a.rid });
   }
 
   async unlock(name: string, actor: string): Promise<void> {
@@ -453,13 +808,18 @@ export class Authority {
 
   async addGroup(name: string, gid: number | undefined, actor: string): Promise<Group> {
     checkName(name, 'group');
+    for (const [svc, sg] of Object.entries(this.cfg.service_groups)) {
+      if (sg.name === name) throw new NasauthError('NASAUTH_EXISTS', `"${name}" is the group nasauth renders for the ${svc} service (config service_groups.${svc}); choose another name`, 'name');
+      if (gid !== undefined && sg.gid === gid) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} belongs to the ${svc} service group (config service_groups.${svc})`, 'gid');
+    }
+    const reserved = new Set(Object.values(this.cfg.service_groups).map((sg) => sg.gid));
     const g = await this.store.mutate((d) => {
       if (d.groups[name]) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
       const used = new Set(Object.values(d.groups).map((x) => x.gid));
       let id = gid ?? this.cfg.accounts.uid_min;
       if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
       if (gid !== undefined && used.has(gid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} is already used`, 'gid');
-      while (used.has(id)) id++;
+      while (used.has(id) || reserved.has(id)) id++;
       const grp: Group = { name, gid: id, members: [], version: 1 };
       d.groups[name] = grp;
       return grp;
@@ -482,7 +842,7 @@ export class Authority {
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${user}"`, 'name');
     if (!this.store.group(group)) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${group}"`, 'group');
     const groups = add ? [...new Set([...a.groups, group])] : a.groups.filter((g) => g !== group);
-    await this.setUser(user, { groups }, actor);
+    await this.setUser(user, { groups }, actor, { rid: a.rid });
   }
 
   /**
@@ -510,7 +870,10 @@ export class Authority {
       }
       return plan.report;
     });
-    for (const a of report.accounts) if (a.outcome === 'update') this.cache.forget(a.name);
+    for (const a of report.accounts) {
+      const rid = a.outcome === 'update' ? this.store.account(a.name)?.rid : undefined;
+      if (rid !== undefined) this.cache.forget(rid);
+    }
     this.log.info({ audit: 'import', by: actor, ...report.summary });
     return report;
   }

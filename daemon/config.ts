@@ -32,6 +32,8 @@ export interface Config {
   accounts: { uid_min: number; uid_max: number; default_gid: number; home_base: string; shell: string };
   services: Record<string, { roles: Array<'admin' | 'user'> }>;
   service_aliases: Record<string, string>;
+  /** groups nasauth renders per service (NSS + LDAP view); smb.conf admits shares through them */
+  service_groups: Record<string, { name: string; gid: number }>;
   roles: { admin: { default_services: string[] }; user: { default_services: string[] } };
   nss: { enabled: boolean; dir: string };
   integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
@@ -84,6 +86,12 @@ services:
   ftp: { roles: [admin, user] }
   webdav: { roles: [admin, user] }
 service_aliases: { samba: smb, netatalk: afp, sshd: ssh, login: ssh, su: ssh, vsftpd: ftp, proftpd: ftp }
+# One group per service whose members are exactly the accounts that may use it (enabled,
+# service allowed for the account and its role), rendered into the NSS group file and the
+# LDAP view. smb.conf admits shares through them: valid users = @nasauth-timemachine.
+service_groups:
+  smb: { name: nasauth-smb, gid: 60530 }
+  timemachine: { name: nasauth-timemachine, gid: 60531 }
 roles:
   admin: { default_services: [smb, timemachine, afp, dashboard, ssh] }
   user: { default_services: [smb, timemachine, afp, dashboard] }
@@ -157,6 +165,10 @@ const SCHEMA: Schema = obj({
   accounts: obj({ uid_min: int(1, 2 ** 31 - 2), uid_max: int(1, 2 ** 31 - 2), default_gid: int(0, 2 ** 31 - 2), home_base: path, shell: path }),
   services: { t: 'map', key: SERVICE_RE, of: obj({ roles: { t: 'list', of: { t: 'enum', values: ['admin', 'user'] } } }) },
   service_aliases: { t: 'map', key: /^[A-Za-z0-9_.-]{1,64}$/, of: { t: 'str', re: SERVICE_RE, what: 'a service name' } },
+  service_groups: {
+    t: 'map', key: SERVICE_RE,
+    of: obj({ name: { t: 'str', re: /^[a-z_][a-z0-9_-]{0,31}$/, what: 'a group name (lower case, up to 32 characters)' }, gid: int(1, 2 ** 31 - 2) }),
+  },
   roles: obj({
     admin: obj({ default_services: { t: 'list', of: { t: 'str', re: SERVICE_RE, what: 'a service name' } } }),
     user: obj({ default_services: { t: 'list', of: { t: 'str', re: SERVICE_RE, what: 'a service name' } } }),
@@ -305,6 +317,19 @@ function semantic(c: Config, file: string) {
   }
   for (const [alias, svc] of Object.entries(c.service_aliases)) {
     if (!c.services[svc]) fail(file, `service_aliases.${alias}`, 'a service listed under services', svc);
+  }
+  const groupNames = new Map<string, string>();
+  const groupGids = new Map<number, string>();
+  for (const [svc, g] of Object.entries(c.service_groups)) {
+    const key = `service_groups.${svc}`;
+    if (!c.services[svc]) fail(file, key, 'a service listed under services', svc);
+    if (groupNames.has(g.name)) fail(file, `${key}.name`, `a name no other service group has (service_groups.${groupNames.get(g.name)} has it)`, g.name);
+    if (groupGids.has(g.gid)) fail(file, `${key}.gid`, `a gid no other service group has (service_groups.${groupGids.get(g.gid)} has it)`, g.gid);
+    if (g.gid === c.accounts.default_gid || g.gid === 60512 || g.gid === 60514) {
+      fail(file, `${key}.gid`, 'a gid of its own (not accounts.default_gid, nor 60512/60514, which the LDAP view gives Domain Admins/Guests)', g.gid);
+    }
+    groupNames.set(g.name, svc);
+    groupGids.set(g.gid, svc);
   }
   // Unix socket paths are limited to 107 bytes by sun_path.
   const socks = c.sockets as unknown as Record<string, SocketConfig>;

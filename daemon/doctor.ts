@@ -3,10 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Authority } from './authority';
+import type { AccountView, Authority } from './authority';
 import { canonicalService } from './config';
-import { legacyKind } from './admin-socket';
-import type { Account } from './store';
 import { lookupName } from './validate';
 
 export type Level = 'ok' | 'warn' | 'fail';
@@ -14,7 +12,7 @@ export interface Check { id: string; level: Level; text: string }
 export interface Diagnosis { user: string; service: string | null; ok: boolean; checks: Check[] }
 
 /** Extra checks from protocol surfaces (the LDAP view registers "what smbd sees"). */
-export type DoctorHook = (a: Account, service: string | null) => Promise<Check[]>;
+export type DoctorHook = (a: AccountView, service: string | null) => Promise<Check[]>;
 
 const SMB_SERVICES = new Set(['smb', 'timemachine']);
 
@@ -31,7 +29,7 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   const checks: Check[] = [];
   const add = (id: string, level: Level, text: string) => checks.push({ id, level, text });
   const name = lookupName(user);
-  const a = name ? auth.store.account(name) : undefined;
+  const a = name ? auth.userView(name) : undefined;
   const service = serviceIn === null ? null : canonicalService(cfg, serviceIn);
   const done = (): Diagnosis => ({ user, service: serviceIn, ok: checks.every((c) => c.level !== 'fail'), checks });
 
@@ -49,13 +47,13 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   add('enabled', a.enabled ? 'ok' : 'fail', a.enabled ? 'the account is enabled' : `the account is disabled: nobody can log in as ${a.name} (nasauth user set ${a.name} --enable)`);
 
   // password verifiers
-  const v = a.verifiers;
-  if (v.scrypt) add('password', 'ok', 'a password is set (modern verifier: scrypt)');
-  else if (v.legacy) add('password', 'ok', `a password is set (imported ${legacyKind(v.legacy)}; upgraded at the first login)`);
-  else if (v.nt) add('password', 'ok', 'only an NT hash is set (imported from Samba); the first login over PAM, AFP or the dashboard upgrades it');
+  const v = a.verifier;
+  if (v === 'scrypt') add('password', 'ok', 'a password is set (modern verifier: scrypt)');
+  else if (v.startsWith('legacy:')) add('password', 'ok', `a password is set (imported ${v.slice('legacy:'.length)}; upgraded at the first login)`);
+  else if (v === 'nt-only') add('password', 'ok', 'only an NT hash is set (imported from Samba); the first login over PAM, AFP or the dashboard upgrades it');
   else add('password', 'fail', `no password is set: nobody can log in until the admin sets one (nasauth user passwd ${a.name})`);
   const needsNt = service === null || SMB_SERVICES.has(service);
-  if (v.nt) add('nt_hash', 'ok', 'the NT hash SMB needs is present');
+  if (a.nt_hash) add('nt_hash', 'ok', 'the NT hash SMB needs is present');
   else add('nt_hash', needsNt ? 'fail' : 'warn', `no NT hash: SMB and Time Machine will fail until ${a.name} logs in once elsewhere (dashboard, AFP, ssh) or the admin resets the password`);
   if (a.must_change_password) {
     add('must_change', 'fail', 'the password must be changed first: the next login answers must_change_password (change it on the dashboard or with nasauth user passwd)');
@@ -75,7 +73,7 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
   // lockout
   const now = auth.now();
   const gate = auth.limiter.gate(a.name, '\0doctor');
-  if (a.lockout_until && a.lockout_until > now) add('lockout', 'fail', `locked out until ${new Date(a.lockout_until).toISOString()} after too many failed attempts (nasauth unlock ${a.name})`);
+  if (a.locked_until && Date.parse(a.locked_until) > now) add('lockout', 'fail', `locked out until ${a.locked_until} after too many failed attempts (nasauth unlock ${a.name})`);
   else if (gate.kind === 'locked_out') add('lockout', 'fail', `locked out for ${Math.ceil(gate.retryAfterMs / 1000)} s more after too many failed attempts (nasauth unlock ${a.name})`);
   else if (gate.kind === 'rate_limited') add('lockout', 'warn', `recent failed attempts: the next try must wait ${Math.ceil(gate.retryAfterMs / 1000)} s (nasauth unlock ${a.name} clears it)`);
   else add('lockout', 'ok', 'not locked out');

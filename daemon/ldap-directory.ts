@@ -1,4 +1,6 @@
-// The directory the LDAP view serves to smbd, derived from the store. Pure: no sockets.
+// The directory the LDAP view serves to smbd, rendered from what the authority says smbd
+// may see (Authority.smbDirectory: accounts with their NT hash and flags, NAS groups and
+// service groups). Pure: no sockets, and no decisions.
 //
 // Rebuilt whole on every store generation (a NAS has tens of accounts, a rebuild is
 // microseconds), with equality indexes for the attributes smbd looks entries up by.
@@ -9,10 +11,10 @@
 //   S                                  dcObject + organization
 //   sambaDomainName=NAS,S              sambaDomain (SID, next RID, password and lockout policy)
 //   ou=people,S / uid=NAME,ou=people,S inetOrgPerson + posixAccount + sambaSamAccount
-//   ou=groups,S / cn=NAME,ou=groups,S  posixGroup + sambaGroupMapping (NAS groups and the
-//                                      well-known Domain Users/Admins/Guests)
+//   ou=groups,S / cn=NAME,ou=groups,S  posixGroup + sambaGroupMapping (NAS groups, service
+//                                      groups and the well-known Domain Users/Admins/Guests)
+import type { SmbDirectory } from './authority';
 import type { Config } from './config';
-import type { Account, StoreData } from './store';
 import { encodeAttribute } from './ldap-ber';
 
 export const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
@@ -86,7 +88,7 @@ export class Directory {
   readonly userBase: string;
   readonly groupBase: string;
 
-  constructor(readonly cfg: Config, readonly data: Readonly<StoreData>, disabledWhy: (a: Account) => string | null) {
+  constructor(readonly cfg: Config, readonly data: Readonly<SmbDirectory>) {
     const suffix = cfg.sockets.ldap.suffix;
     this.suffix = normDn(suffix);
     this.userBase = `ou=people,${suffix}`;
@@ -129,7 +131,7 @@ export class Directory {
     }));
 
     // groups: the well-known three, merged with a NAS group that has the same gid
-    const nasGroups = Object.values(data.groups);
+    const nasGroups = data.groups;
     const byGid = new Map(nasGroups.map((g) => [g.gid, g]));
     const wellKnown: Array<[number, number, string, string]> = [
       [RID_DOMAIN_USERS, cfg.accounts.default_gid, 'Domain Users', 'All NAS accounts'],
@@ -166,13 +168,12 @@ export class Directory {
     }
 
     const home = cfg.accounts.home_base;
-    for (const a of Object.values(data.accounts)) {
+    for (const a of data.accounts) {
       const primary = a.gid === cfg.accounts.default_gid || !byGid.has(a.gid) ? `${sid}-${RID_DOMAIN_USERS}` : `${sid}-${groupRid(a.gid)}`;
       const display = a.full_name || a.name;
-      const mustChange = a.must_change_password;
+      const mustChange = a.must_change;
       // must-change: pwdLastSet 0 makes smbd answer NT_STATUS_PASSWORD_MUST_CHANGE
-      const lastSet = mustChange ? 0 : Math.floor((a.password_changed_at ?? a.created_at) / 1000);
-      const why = disabledWhy(a);
+      const lastSet = mustChange ? 0 : Math.floor(a.password_last_set / 1000);
       this.add(entry(`uid=${a.name},${this.userBase}`, {
         objectClass: ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount', 'sambaSamAccount'],
         uid: a.name,
@@ -187,11 +188,11 @@ export class Directory {
         loginShell: cfg.accounts.shell,
         sambaSID: `${sid}-${a.rid}`,
         sambaPrimaryGroupSID: primary,
-        sambaNTPassword: a.verifiers.nt,
+        sambaNTPassword: a.nt,
         sambaPwdLastSet: lastSet,
         sambaPwdCanChange: 0,
         sambaPwdMustChange: mustChange ? 0 : 2147483647,
-        sambaAcctFlags: acctFlags(why !== null, false, mustChange),
+        sambaAcctFlags: acctFlags(a.closed !== null, false, mustChange),
       }, a.name));
     }
   }

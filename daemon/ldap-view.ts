@@ -6,7 +6,10 @@
 //   routes, ldap-ber.ts guards the wire (size, depth, garbage) before ldapjs sees a byte.
 // - Binds: the admin DN with the secret in sockets.ldap.bind_secret_file (smbd), or
 //   anonymous (RootDSE only). NT hashes go only to the admin identity.
-// - Searches are answered from ldap-directory.ts, rebuilt when the store changes.
+// - Searches are answered from ldap-directory.ts, rendered from what the authority says
+//   smbd may see (Authority.smbDirectory); the view decides nothing and never reads the
+//   store. Per-account state here is keyed by rid (an account's identity).
+// - Searches are rebuilt when the store or the config changes.
 // - Passwords change only through the Password Modify extended operation with the
 //   plaintext (smb.conf `ldap passwd sync = only`): Authority.setPasswordChecked makes
 //   every verifier at once. A bare write of a hash is refused.
@@ -19,11 +22,9 @@ import type { Socket } from 'node:net';
 const ldap = require('ldapjs');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { PagedResultsControl } = require('@ldapjs/controls');
-import type { Authority } from './authority';
+import type { Authority, SmbAccount } from './authority';
 import type { Config } from './config';
 import type { Logger } from './log';
-import type { Account } from './store';
-import { canonicalService } from './config';
 import {
   MessageFramer, RESULT, encodeSearchEntry, encodeAttribute, encodeResult, noticeOfDisconnection, readPasswordModify, readBind, peekIdAndOp,
 } from './ldap-ber';
@@ -78,12 +79,13 @@ export class LdapView {
   private bindDn: string;
   private conns = new Set<Socket>();
   private nextConnId = 1;
-  private disabledSeen = new Map<string, string | null>();
+  // per account, keyed by rid: a deleted and re-created name starts afresh
+  private disabledSeen = new Map<number, string | null>();
   /** what smbd last wrote as sambaBadPasswordCount/Time, per account (bounded by the accounts) */
-  private bad = new Map<string, { count: number; time: number }>();
+  private bad = new Map<number, { count: number; time: number }>();
   /** when the view first saw each account's current version: served as modifyTimestamp */
-  private changedAt = new Map<string, { version: number; at: number }>();
-  private lockedSeen = new Map<string, boolean>();
+  private changedAt = new Map<number, { version: number; at: number }>();
+  private lockedSeen = new Map<number, boolean>();
   readonly stats = { connections: 0, binds: 0, searches: 0, modifies: 0, exops: 0, refused: 0 };
 
   constructor(private auth: Authority, private log: Logger) {
@@ -91,10 +93,7 @@ export class LdapView {
     this.secretDigest = digest(readOrCreateSecret(cfg.sockets.ldap.bind_secret_file, log));
     this.bindDn = normDn(cfg.sockets.ldap.bind_dn);
     this.rebuild();
-    // chained, not replaced: main.ts renders the NSS files from the same hook
-    const store = auth.store;
-    const prev = store.onChange;
-    store.onChange = (d) => { prev(d); try { this.rebuild(); } catch (e) { log.error({ err: (e as Error).message }, 'LDAP view rebuild failed'); } };
+    auth.onChange(() => { try { this.rebuild(); } catch (e) { log.error({ err: (e as Error).message }, 'LDAP view rebuild failed'); } });
     this.server = ldap.createServer({ log: silent, connectionRouter: (c: Socket) => this.accept(c) });
     this.server.on('error', (e: Error) => log.debug({ ldap: 'error', err: e.message }, 'LDAP connection error'));
     this.server.on('clientError', (e: Error) => log.debug({ ldap: 'client_error', err: e.message }, 'LDAP client error'));
@@ -103,27 +102,19 @@ export class LdapView {
 
   // ---- the directory --------------------------------------------------------------
 
-  private disabledWhy = (a: Account): string | null => {
-    if (!a.enabled) return 'the account is disabled';
-    const cfg = this.auth.config;
-    const may = (s: string) => a.services.includes(s) && canonicalService(cfg, s) !== null && (cfg.services[s]?.roles.includes(a.role) ?? false);
-    if (!may('smb') && !may('timemachine')) return 'the account may not use smb or timemachine';
-    return null;
-  };
-
   private rebuild() {
     const cfg = this.auth.config;
-    const data = this.auth.store.snapshot;
-    this.dir = new Directory(cfg, data, this.disabledWhy);
+    const data = this.auth.smbDirectory();
+    this.dir = new Directory(cfg, data);
     this.builtGen = data.generation;
     this.builtCfg = cfg;
     // say once per change why an account is closed to SMB
-    const now = new Map<string, string | null>();
-    for (const a of Object.values(data.accounts)) {
-      let why = this.disabledWhy(a);
-      if (!why && !a.verifiers.nt) why = 'no NT hash (imported without one): SMB logins fail until the password is set again';
-      now.set(a.name, why);
-      const before = this.disabledSeen.get(a.name);
+    const now = new Map<number, string | null>();
+    for (const a of data.accounts) {
+      let why = a.closed;
+      if (!why && !a.nt) why = 'no NT hash (imported without one): SMB logins fail until the password is set again';
+      now.set(a.rid, why);
+      const before = this.disabledSeen.get(a.rid);
       if (before !== why && !(before === undefined && why === null)) {
         if (why) this.log.info({ audit: 'ldap_smb_closed', user: a.name, why }, `SMB refuses ${a.name}: ${why}`);
         else this.log.info({ audit: 'ldap_smb_open', user: a.name }, `SMB accepts ${a.name} again`);
@@ -131,9 +122,10 @@ export class LdapView {
     }
     this.disabledSeen = now;
     // a lockout that ended in nasauth (nasauth unlock, a new password) also ends smbd's count
-    for (const [n, rec] of this.bad) {
-      const a = data.accounts[n];
-      if (!a || (rec.count > 0 && !(a.lockout_until && a.lockout_until > this.auth.now()) && this.lockedSeen.get(n))) this.bad.delete(n);
+    const byRid = new Map(data.accounts.map((a) => [a.rid, a]));
+    for (const [rid, rec] of this.bad) {
+      const a = byRid.get(rid);
+      if (!a || (rec.count > 0 && !a.locked && this.lockedSeen.get(rid))) this.bad.delete(rid);
     }
     // modifyTimestamp: smbd keeps bad-password counts in its own login cache and trusts
     // that cache only while it is newer than the entry (second resolution). A change is
@@ -141,38 +133,32 @@ export class LdapView {
     // that ended is stamped one second ahead, so every count and auto-lock smbd cached
     // before it is dropped.
     const t = this.auth.now();
-    for (const a of Object.values(data.accounts)) {
-      const c = this.changedAt.get(a.name);
-      const unlocked = this.lockedSeen.get(a.name) === true && !(a.lockout_until && a.lockout_until > t);
-      if (!c || c.version !== a.version) this.changedAt.set(a.name, { version: a.version, at: unlocked ? (Math.floor(t / 1000) + 1) * 1000 : Math.floor(t / 1000) * 1000 });
+    for (const a of data.accounts) {
+      const c = this.changedAt.get(a.rid);
+      const unlocked = this.lockedSeen.get(a.rid) === true && !a.locked;
+      if (!c || c.version !== a.version) this.changedAt.set(a.rid, { version: a.version, at: unlocked ? (Math.floor(t / 1000) + 1) * 1000 : Math.floor(t / 1000) * 1000 });
     }
-    this.lockedSeen = new Map(Object.values(data.accounts).map((a) => [a.name, !!(a.lockout_until && a.lockout_until > this.auth.now())]));
-    for (const n of this.changedAt.keys()) if (!data.accounts[n]) this.changedAt.delete(n);
+    this.lockedSeen = new Map(data.accounts.map((a) => [a.rid, a.locked]));
+    for (const rid of this.changedAt.keys()) if (!byRid.has(rid)) this.changedAt.delete(rid);
   }
 
   private current(): Directory {
-    if (this.auth.store.generation !== this.builtGen || this.auth.config !== this.builtCfg) this.rebuild();
+    if (this.auth.smbDirectory().generation !== this.builtGen || this.auth.config !== this.builtCfg) this.rebuild();
     return this.dir;
-  }
-
-  private locked(a: Account): boolean {
-    const t = this.auth.now();
-    return (a.lockout_until !== null && a.lockout_until > t) || this.auth.limiter.gate(a.name, '\0ldap-view').kind === 'locked_out';
   }
 
   /** Live attributes of user entries: lockout flag and smbd's own bad-password counters. */
   private live(e: Entry, attr: string): readonly string[] | undefined {
     if (!e.account) return undefined;
-    if (attr === 'sambaacctflags') {
-      const a = this.auth.store.account(e.account);
-      return a ? [acctFlags(this.disabledWhy(a) !== null, this.locked(a), a.must_change_password)] : undefined;
-    }
+    const a = this.auth.smbAccount(e.account);
+    if (!a) return undefined;
+    if (attr === 'sambaacctflags') return [acctFlags(a.closed !== null, a.locked, a.must_change)];
     if (attr === 'modifytimestamp') {
-      const c = this.changedAt.get(e.account);
+      const c = this.changedAt.get(a.rid);
       return c ? [new Date(c.at).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z')] : undefined;
     }
-    if (attr === 'sambabadpasswordcount') return [String(this.bad.get(e.account)?.count ?? 0)];
-    if (attr === 'sambabadpasswordtime') return [String(this.bad.get(e.account)?.time ?? 0)];
+    if (attr === 'sambabadpasswordcount') return [String(this.bad.get(a.rid)?.count ?? 0)];
+    if (attr === 'sambabadpasswordtime') return [String(this.bad.get(a.rid)?.time ?? 0)];
     return undefined;
   }
 
@@ -360,11 +346,11 @@ export class LdapView {
   }
 
   /** The account a DN (or a bare user name) names, if it is a user entry. */
-  private accountFor(identity: string): Account | undefined {
+  private accountFor(identity: string): SmbAccount | undefined {
     const dir = this.current();
     const e = dir.byDn.get(normDn(identity));
     const name = e?.account ?? (/^[^=,]+$/.test(identity) ? identity : undefined);
-    return name ? this.auth.store.account(name) : undefined;
+    return name ? this.auth.smbAccount(name) : undefined;
   }
 
   private async modify(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -394,12 +380,12 @@ export class LdapView {
       }
     }
     // smbd writes replace, or delete-old + add-new pairs: work out each attribute's final value
-    const rec = { ...(this.bad.get(a.name) ?? { count: 0, time: 0 }) };
+    const rec = { ...(this.bad.get(a.rid) ?? { count: 0, time: 0 }) };
     const finals = new Map<string, string[]>();
     const currentOf = (attr: string): string[] => {
       if (attr === 'sambabadpasswordcount') return [String(rec.count)];
       if (attr === 'sambabadpasswordtime') return [String(rec.time)];
-      if (attr === 'sambaacctflags') return [acctFlags(this.disabledWhy(a) !== null, this.locked(a), a.must_change_password)];
+      if (attr === 'sambaacctflags') return [acctFlags(a.closed !== null, a.locked, a.must_change)];
       return [];
     };
     for (const c of changes) {
@@ -414,29 +400,21 @@ export class LdapView {
     let lock = false;
     if (flags) {
       const strip = (f: string) => f.replace(/[[\]\sL]/g, '').split('').sort().join('');
-      const served = acctFlags(this.disabledWhy(a) !== null, false, a.must_change_password);
+      const served = acctFlags(a.closed !== null, false, a.must_change);
       if (flags.length !== 1 || strip(flags[0]) !== strip(served)) {
         return refuse(RESULT.unwillingToPerform, `sambaAcctFlags ${flags.join(' ')} would change more than the lockout flag; enable or disable accounts with nasauth user set ${a.name} --enable/--disable`);
       }
       // smbd's auto-lock (its own count reached sambaLockoutThreshold): make it nasauth's lockout
-      if (flags[0].includes('L') && !this.locked(a)) lock = true;
+      if (flags[0].includes('L') && !a.locked) lock = true;
     }
     // everything was checked above, so a modify applies whole or not at all
     const num = (attr: string, dflt: number) => { const v = finals.get(attr); if (!v) return dflt; const n = Number(v[0] ?? 0); return Number.isFinite(n) ? n : 0; };
     const nextCount = num('sambabadpasswordcount', rec.count);
-    if (nextCount === 0 && rec.count > 0) this.auth.limiter.success(a.name);
+    if (nextCount === 0 && rec.count > 0) this.auth.smbFailuresCleared(a.name);
     rec.count = nextCount;
     rec.time = num('sambabadpasswordtime', rec.time);
-    this.bad.set(a.name, rec);
-    if (lock) {
-      const until = this.auth.now() + this.auth.config.rate_limit.lockout_seconds * 1000;
-      try {
-        await this.auth.store.mutate((d) => { const x = d.accounts[a.name]; if (x) { x.lockout_until = until; x.version += 1; } });
-        this.log.warn({ audit: 'lockout', user: a.name, source: 'smbd', failures: rec.count, until: new Date(until).toISOString() }, `SMB locked ${a.name} out after ${rec.count} wrong passwords`);
-      } catch (e) {
-        this.log.error({ user: a.name, err: (e as Error).message }, 'could not persist the lockout smbd reported');
-      }
-    }
+    this.bad.set(a.rid, rec);
+    if (lock) await this.auth.smbLockout(a.name, a.rid, rec.count);
     this.log.debug({ ldap: 'modify', conn: st.id, user: a.name, changes: logged, result: 0 }, 'LDAP modify');
     return res.end(RESULT.success);
   }
@@ -457,14 +435,13 @@ export class LdapView {
       if (!v.newPw) return fail(RESULT.unwillingToPerform, 'send the new password: nasauth does not generate passwords');
       const a = this.accountFor(v.user.toString('utf8'));
       if (!a) return fail(RESULT.noSuchObject, 'no such user');
-      const why = this.disabledWhy(a);
-      if (why) return fail(RESULT.unwillingToPerform, `${a.name}: ${why}`, a.name);
-      const d = await this.auth.setPasswordChecked(a.name, v.newPw, 'ldap', 'smbd (LDAP password modify)');
+      const d = await this.auth.smbSetPassword(a.name, v.newPw);
       switch (d.reason) {
         case 'ok':
           this.log.debug({ ldap: 'passwd', conn: st.id, user: a.name, result: 0 }, 'LDAP password modify');
           return res.end(RESULT.success);
         case 'password_rejected': return fail(RESULT.constraintViolation, d.message, a.name);
+        case 'account_disabled': case 'service_denied': return fail(RESULT.unwillingToPerform, d.message, a.name);
         case 'unknown_user': return fail(RESULT.noSuchObject, 'no such user', a.name);
         case 'busy': return fail(RESULT.busy, d.message, a.name);
         case 'unavailable': return fail(RESULT.unavailable, d.message, a.name);

@@ -53,10 +53,10 @@ export async function main(argv = process.argv.slice(2)) {
   const auth = new Authority(cfg, store, log);
   const renderNss = () => {
     if (!auth.config.nss.enabled) return;
-    try { writeNss(auth.config.nss.dir, store.snapshot, auth.config.accounts.home_base, auth.config.accounts.shell); }
+    try { writeNss(auth.config.nss.dir, auth.nssView(), auth.config.accounts.home_base, auth.config.accounts.shell); }
     catch (e) { log.error({ err: (e as Error).message }, 'could not render the NSS files'); }
   };
-  store.onChange = renderNss;
+  auth.onChange(renderNss);
   renderNss();
 
   if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {

@@ -16,8 +16,9 @@ export function metricsText(auth: Authority, started: number): string {
   put('nasauth_cache_hits_total', 'counter', 'Password checks answered by the hot-path cache.', [['', auth.cache.hits]]);
   put('nasauth_cache_misses_total', 'counter', 'Password checks the cache could not answer.', [['', auth.cache.misses]]);
   put('nasauth_cache_entries', 'gauge', 'Entries in the hot-path cache.', [['', auth.cache.size]]);
-  put('nasauth_accounts', 'gauge', 'Accounts in the store.', [['', auth.store.accounts().length]]);
-  put('nasauth_store_generation', 'counter', 'Changes written to the store since it was created.', [['', auth.store.generation]]);
+  const store = auth.storeInfo();
+  put('nasauth_accounts', 'gauge', 'Accounts in the store.', [['', store.accounts]]);
+  put('nasauth_store_generation', 'counter', 'Changes written to the store since it was created.', [['', store.generation]]);
   put('nasauth_hash_in_flight', 'gauge', 'Slow password hashes running.', [['', auth.verifier.pool.inFlight]]);
   put('nasauth_hash_queued', 'gauge', 'Slow password hashes waiting.', [['', auth.verifier.pool.queued]]);
   put('nasauth_ratelimit_tracked_names', 'gauge', 'Names with recent failures.', [['', auth.limiter.trackedNames]]);

@@ -15,7 +15,6 @@ import type { SocketConfig } from './config';
 import { listenUnix } from './http-util';
 import { FrameParser, IDLE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_PIPELINE, READ_TIMEOUT_MS, describe, encodeReply, wipe, type PamRequest } from './pam-frame';
 import { REASONS, type Reason } from './reasons';
-import { lookupName } from './validate';
 import { VERSION } from './version';
 
 export interface PamSocketOptions {
@@ -145,13 +144,8 @@ export class PamSocket {
         return replyOf(await this.auth.changePassword({ channel: 'pam', service: req.service, user: req.user, password: req.password, newPassword: req.newPassword, source: source(req) }));
       case 'CHPW_ROOT': {
         if (!this.opts.privileged) return reply('bad_request', 'CHPW_ROOT is accepted only on the privileged PAM socket');
-        // Root may set a password without the old one, but only for an account that
-        // exists and may use this service (authorize answers both, and audits the ask).
-        // A lockout does not block it: a reset by root is how a locked user gets back in.
-        const d = this.auth.authorize({ channel: 'pam', service: req.service, user: req.user, source: source(req) });
-        const name = lookupName(req.user);
-        if (!name || (d.reason !== 'ok' && d.reason !== 'must_change_password' && d.reason !== 'locked_out')) return replyOf(d);
-        return replyOf(await this.auth.setPasswordChecked(name, req.newPassword, 'pam', `root via PAM ${req.service}`));
+        // Root may set a password without the old one; the authority says for which accounts.
+        return replyOf(await this.auth.rootSetPassword({ channel: 'pam', service: req.service, user: req.user, newPassword: req.newPassword, source: source(req) }));
       }
     }
   }

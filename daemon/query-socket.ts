@@ -55,7 +55,7 @@ export class QuerySocket {
     const route = `${req.method} ${url}`;
     switch (route) {
       case 'GET /v1/health':
-        return send(res, 200, { status: 'ok', protocol: PROTOCOL_VERSION, version: this.version, accounts: this.auth.store.accounts().length, uptime_seconds: Math.round((Date.now() - this.started) / 1000) });
+        return send(res, 200, { status: 'ok', protocol: PROTOCOL_VERSION, version: this.version, accounts: this.auth.storeInfo().accounts, uptime_seconds: Math.round((Date.now() - this.started) / 1000) });
       case 'GET /v1/metrics': {
         const text = metricsText(this.auth, this.started);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) });

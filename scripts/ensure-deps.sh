@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PKGS=(samba samba-vfs-modules smbclient pamtester libpam0g-dev valgrind gcc make libnss-extrausers whois
       debootstrap qemu-user qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
       binutils-arm-linux-gnueabihf cpio file patchelf curl ca-certificates debian-archive-keyring
-      iproute2 util-linux zstd xz-utils chromium)
+      iproute2 util-linux zstd xz-utils busybox openssl
+      samba-testsuite chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -2,9 +2,16 @@
 // plain pam_unix: DHX2 login, wrong password, unknown user, DHX2 password change, and what
 // afpd does with non-ASCII password bytes. Needs root (chroot, mount namespace).
 import t from 'tap';
+import { fileCanRun, needRoot } from './helpers/env';
+import { waitFor, waitForMatch } from './helpers/wait';
 import { AfpClient, tryLogin, AFP_RESULT } from './afp';
 import { encodeMacRoman } from './afp/macroman';
 import { startAfpd, ensureChroot, chrootStamp, strayAfpds, AfpdHandle } from './env/netatalk/afpd';
+
+/** Whether a pid still names a process (a zombie not yet reaped counts: it is not gone). */
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
 
 const PAM_UNIX_ONLY = [
   'auth     required pam_unix.so',
@@ -19,9 +26,7 @@ const PW2 = Buffer.from('second-Secret2');
 // set through chpasswd as UTF-8 (what a Linux box stores): "pässwörd-1"
 const UMLAUT = 'pässwörd-1';
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'skip: afp-client tests need root (chroot, unshare -m, mount); run them as root');
-} else {
+if (fileCanRun(needRoot())) {
   let afpd: AfpdHandle;
 
   t.before(async () => {
@@ -48,15 +53,8 @@ if (process.getuid?.() !== 0) {
     const ns = afpd.processes();
     await afpd.stop();
     // every process of the namespace (afpd and its per-session children) is gone
-    for (const p of ns) {
-      let alive = true;
-      try {
-        process.kill(p, 0);
-      } catch {
-        alive = false;
-      }
-      if (alive) throw new Error(`process ${p} of the afpd namespace survived stop()`);
-    }
+    // a process that just died is reaped by init a moment later: wait for that, with a deadline
+    for (const p of ns) await waitFor(`process ${p} of the afpd namespace to be gone after stop()`, () => !alive(p));
   });
 
   t.test('FPGetSrvrInfo: DHX2 only, password change advertised', async (t) => {
@@ -82,8 +80,8 @@ if (process.getuid?.() !== 0) {
     await c.close();
     const ext = await tryLogin(afpd.port, USER, PW1, { ext: true });
     t.equal(ext.name, 'kFPNoErr', 'FPLoginExt (what Mac OS X sends) works too');
-    t.match(afpd.log(), /DHX2: PAM Auth OK!/);
-    t.match(afpd.log(), new RegExp(`Login by ${USER} \\(AFP3\\.4\\)`));
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, /DHX2: PAM Auth OK!/));
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, new RegExp(`Login by ${USER} \\(AFP3\\.4\\)`)));
   });
 
   t.test('wrong password, unknown user, root', async (t) => {
@@ -91,7 +89,7 @@ if (process.getuid?.() !== 0) {
     t.equal(wrong.code, AFP_RESULT.kFPUserNotAuth);
     t.equal(wrong.name, 'kFPUserNotAuth');
     t.equal(wrong.step, 'FPLoginCont(2)', 'refused after the password was checked');
-    t.match(afpd.log(), /DHX2: PAM_Error: Authentication failure/);
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, /DHX2: PAM_Error: Authentication failure/));
 
     const prefix = await tryLogin(afpd.port, USER, PW1.subarray(0, PW1.length - 1));
     t.equal(prefix.name, 'kFPUserNotAuth', 'a prefix of the password is refused');
@@ -99,11 +97,11 @@ if (process.getuid?.() !== 0) {
     const nouser = await tryLogin(afpd.port, 'nosuchuser', PW1);
     t.equal(nouser.code, AFP_RESULT.kFPUserNotAuth);
     t.equal(nouser.step, 'FPLogin', 'afpd refuses unknown names before any password (getpwnam first)');
-    t.match(afpd.log(), /DHX2: unknown username/);
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, /DHX2: unknown username/));
 
     const root = await tryLogin(afpd.port, 'rootalias', PW1);
     t.equal(root.name, 'kFPUserNotAuth', 'uid 0 is refused by afpd after PAM said yes');
-    t.match(afpd.log(), /root login denied/);
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, /root login denied/));
 
     const caseFold = await tryLogin(afpd.port, USER.toUpperCase(), PW1);
     t.equal(caseFold.name, 'kFPNoErr', 'afpd maps ALICE to alice itself (getpwent scan) before PAM');
@@ -124,7 +122,7 @@ if (process.getuid?.() !== 0) {
     t.same(ok, { code: 0, name: 'kFPNoErr', ok: true, step: 'FPChangePassword(3)' });
     await c.logout();
     await c.close();
-    t.match(afpd.log(), /password change succeeded/);
+    t.ok(await waitForMatch('afpd\'s log', afpd.log, /password change succeeded/));
 
     t.equal((await tryLogin(afpd.port, USER, PW2)).name, 'kFPNoErr', 'new password works');
     t.equal((await tryLogin(afpd.port, USER, PW1)).name, 'kFPUserNotAuth', 'old password fails');
@@ -201,7 +199,7 @@ if (process.getuid?.() !== 0) {
     await c.close().catch(() => undefined);
     await second.stop();
     t.notOk(second.alive(), 'afpd exited');
-    for (const p of pids) t.throws(() => process.kill(p, 0), `pid ${p} is gone`);
+    for (const p of pids) t.ok(await waitFor(`pid ${p} gone`, () => !alive(p)).catch(() => false), `pid ${p} is gone`);
     t.same(strayAfpds(second.runDir), [], 'no stray afpd from that run');
   });
 }

@@ -3,10 +3,12 @@
 // neither (plain shell). Settings come from a private defaults file (NASAUTHD_DEFAULTS);
 // nothing under /etc or /run is touched.
 import t from 'tap';
+import { waitForMatch } from './helpers/wait';
+import { canRun } from './helpers/env';
+import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
@@ -21,7 +23,7 @@ function which(cmd: string): string | null {
 interface Env { dir: string; defaults: string; pidfile: string; log: string; run: string; config: string }
 
 function makeEnv(extra: string[] = []): Env {
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-initd-'));
+  const dir = tempDir('nasauth-initd-');
   const run = join(dir, 'run');
   const config = join(dir, 'nasauth.yaml');
   writeFileSync(config, [
@@ -59,8 +61,8 @@ const accepts = (path: string) => new Promise<boolean>((res) => {
 
 const busybox = which('busybox');
 const variants: Array<{ name: string; defaults: string[]; shell?: string; skip?: string | false }> = [
-  { name: "Debian's start-stop-daemon", defaults: ['USE_SSD=yes', 'SSD=/sbin/start-stop-daemon'], skip: !existsSync('/sbin/start-stop-daemon') && 'no /sbin/start-stop-daemon' },
-  { name: "busybox start-stop-daemon, busybox sh", defaults: ['USE_SSD=yes'], shell: busybox ?? 'sh', skip: !busybox && 'no busybox' },
+  { name: "Debian's start-stop-daemon", defaults: ['USE_SSD=yes', 'SSD=/sbin/start-stop-daemon'], skip: !existsSync('/sbin/start-stop-daemon') && 'Debian\'s /sbin/start-stop-daemon is missing (package dpkg)' },
+  { name: "busybox start-stop-daemon, busybox sh", defaults: ['USE_SSD=yes'], shell: busybox ?? 'sh', skip: !busybox && 'busybox is not installed (package busybox)' },
   { name: 'plain shell (no start-stop-daemon)', defaults: ['USE_SSD=no'] },
 ];
 
@@ -70,7 +72,8 @@ t.before(() => {
 });
 
 for (const v of variants) {
-  t.test(v.name, { skip: v.skip || false }, async (t) => {
+  t.test(v.name, async (t) => {
+    if (!canRun(t, v.skip)) return;
     const e = makeEnv(v.defaults);
     if (v.name.startsWith('busybox')) {
       // busybox picks the applet from argv[0]
@@ -108,7 +111,7 @@ for (const v of variants) {
     r = init(e, 'reload', sh);
     t.equal(r.rc, 0, 'reload: 0');
     // the daemon logs the reload; wait for the line (bounded by the test's timeout)
-    while (!/"reloaded"/.test(readFileSync(e.log, 'utf8'))) await new Promise((s) => setTimeout(s, 100));
+    await waitForMatch('the reload in the daemon log', () => readFileSync(e.log, 'utf8'), /"reloaded"/);
     t.ok(alive(pid), 'still running after SIGHUP');
 
     r = init(e, 'restart', sh);

@@ -2,9 +2,10 @@
 // root (--root), with the host's sh and with busybox sh: layout, modes, idempotence,
 // never overwriting a config or the store, the one-time LDAP bind secret, uninstall.
 import t from 'tap';
+import { fileCanRun, needRoot } from './helpers/env';
+import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
@@ -15,11 +16,9 @@ function which(cmd: string): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'needs root: cross/package.sh installs host tools with apt-get');
-} else {
+if (fileCanRun(needRoot())) {
   let pkgdir = '';
-  const work = mkdtempSync(join(tmpdir(), 'nasauth-inst-'));
+  const work = tempDir('nasauth-inst-');
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
   t.before(() => {

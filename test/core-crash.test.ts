@@ -4,6 +4,7 @@
 import t from 'tap';
 import { request } from 'node:http';
 import { cleanup, startDaemon } from './helpers/daemon';
+import { waitFor } from './helpers/wait';
 
 // Seeded so a failure reproduces.
 let seed = Number(process.env.CRASH_SEED ?? 20261127);
@@ -40,6 +41,10 @@ t.test('kill -9 during admin changes loses no acknowledged change', async (t) =>
         else break; // connection died with the daemon
       }
     });
+    // the kill lands at a random moment once the stream flows (a loaded machine may take
+    // a while to acknowledge the first change of a round: wait for it, with a deadline)
+    const before = acked.size;
+    await waitFor(`a change acknowledged in round ${round}`, () => acked.size > before, 60_000);
     await new Promise((r) => setTimeout(r, killAt));
     await d.kill9();
     stop = true;

@@ -1,15 +1,16 @@
 // A full disk: the change is refused with a clear reason, nothing is lost, and the daemon
 // keeps answering. Uses a small tmpfs (root only).
 import t from 'tap';
+import { canRun, needRoot } from './helpers/env';
+import { tempDir } from './helpers/tmp';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addUser, authenticate, cleanup, cli, http, startDaemon } from './helpers/daemon';
 
-const root = process.getuid?.() === 0;
-t.test('full disk', { skip: root ? false : 'needs root to mount a tmpfs' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-disk-'));
+t.test('full disk', async (t) => {
+  if (!canRun(t, needRoot())) return;
+  const dir = tempDir('nasauth-disk-');
   const state = join(dir, 'state');
   mkdirSync(state);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', state]);

@@ -2,6 +2,7 @@
 // crypt(3), package whois) and by `openssl passwd` for several kinds of passwords must verify
 // with the right password and fail with a wrong one.
 import t from 'tap';
+import { canRun, need } from './helpers/env';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { verifyLegacy, parseLegacy, identify } from '../daemon/crypt';
 
@@ -42,7 +43,8 @@ const METHODS: Array<[string, string[], string]> = [
   ['yescrypt', [], 'yescrypt'], // Debian's default, $y$j9T$
 ];
 
-t.test('mkpasswd (libxcrypt) hashes', { skip: haveMkpasswd ? false : 'mkpasswd not installed (apt-get install whois)' }, async (t) => {
+t.test('mkpasswd (libxcrypt) hashes', async (t) => {
+  if (!canRun(t, need(haveMkpasswd, 'mkpasswd is not installed (package whois)'))) return;
   for (const [method, extra, kind] of METHODS) {
     for (const [label, pw] of PASSWORDS) {
       // Debian-default yescrypt is the slow one: run it for two passwords only
@@ -59,7 +61,8 @@ t.test('mkpasswd (libxcrypt) hashes', { skip: haveMkpasswd ? false : 'mkpasswd n
   t.match(j9t, /^\$y\$j9T\$/, 'mkpasswd default yescrypt is $y$j9T$ (Debian)');
 });
 
-t.test('bcrypt 72-byte truncation matches libxcrypt', { skip: haveMkpasswd ? false : 'mkpasswd not installed' }, async (t) => {
+t.test('bcrypt 72-byte truncation matches libxcrypt', async (t) => {
+  if (!canRun(t, need(haveMkpasswd, 'mkpasswd is not installed (package whois)'))) return;
   const pw = Buffer.from('p'.repeat(72) + 'tail one');
   const hash = mkpasswd('bcrypt', pw, ['-R', '5']);
   t.equal(await verifyLegacy(hash, pw), true);
@@ -67,7 +70,8 @@ t.test('bcrypt 72-byte truncation matches libxcrypt', { skip: haveMkpasswd ? fal
   t.equal(await verifyLegacy(hash, Buffer.from('p'.repeat(71))), false);
 });
 
-t.test('openssl passwd hashes', { skip: haveOpenssl ? false : 'openssl not installed' }, async (t) => {
+t.test('openssl passwd hashes', async (t) => {
+  if (!canRun(t, need(haveOpenssl, 'openssl is not installed (package openssl)'))) return;
   for (const [flag, kind] of [['-1', 'md5-crypt'], ['-5', 'sha256-crypt'], ['-6', 'sha512-crypt']] as const) {
     for (const [label, pw] of PASSWORDS) {
       if (pw.length === 0) continue; // openssl passwd refuses an empty password

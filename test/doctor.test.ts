@@ -1,18 +1,19 @@
 // nasauth doctor: one case per cause of a failed login, each named in plain words, and
 // a clean bill of health (exit 0) when everything is in place.
 import t from 'tap';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { canRun, isRoot, needRoot } from './helpers/env';
+import { tempDir } from './helpers/tmp';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addUser, authenticate, cleanup, cli, startDaemon, type Daemon } from './helpers/daemon';
 import { mk } from './helpers/oldnas';
 
-const root = process.getuid?.() === 0;
+const root = isRoot;
 let d: Daemon;
 let etc: string;
 
 t.before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-doc-'));
+  const dir = tempDir('nasauth-doc-');
   etc = join(dir, 'etc');
   mkdirSync(join(etc, 'pam.d'), { recursive: true });
   mkdirSync(join(dir, 'nss'), { recursive: true });
@@ -40,7 +41,8 @@ async function doctor(...args: string[]) {
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
-t.test('all is well', { skip: root ? false : 'needs root for the NSS namespace' }, async (t) => {
+t.test('all is well', async (t) => {
+  if (!canRun(t, needRoot())) return;
   for (const svc of ['smb', 'afp', 'dashboard']) {
     const r = await doctor('alice', svc);
     t.equal(r.code, 0, `${svc}: exit 0\n${r.out}`);
@@ -57,7 +59,7 @@ t.test('one cause each', async (t) => {
   await addUser(d, 'gina', 'Correct-horse-7');
   for (let i = 0; i < 3; i++) await authenticate(d, 'gina', 'wrong-' + i, 'smb', '192.0.2.44');
   // an imported user whose old system had only a yescrypt hash (no smbpasswd entry)
-  const old = mkdtempSync(join(tmpdir(), 'oldnas-kim-'));
+  const old = tempDir('oldnas-kim-');
   mkdirSync(join(old, 'etc'));
   writeFileSync(join(old, 'etc', 'passwd'), 'kim:x:2001:100:Kim:/home/kim:/bin/sh\nalice:x:2002:100:Other Alice:/home/alice:/bin/sh\n');
   writeFileSync(join(old, 'etc', 'shadow'), `kim:${mk('yescrypt', 'Kims-old-pass1')}:19000:0:99999:7:::\nalice:*:19000:0:99999:7:::\n`);
@@ -129,7 +131,8 @@ t.test('the services around the daemon', async (t) => {
   t.match(r.out, /points pam_nasauth\.so at \/run\/elsewhere\.sock, but the daemon listens on/);
 });
 
-t.test('without the NSS line the system does not see NAS users', { skip: root ? false : 'root' }, async (t) => {
+t.test('without the NSS line the system does not see NAS users', async (t) => {
+  if (!canRun(t, needRoot())) return;
   const d3 = await startDaemon();
   t.teardown(async () => { await d3.stop(); cleanup(d3); });
   await addUser(d3, 'ivan', 'Correct-horse-9');

@@ -2,9 +2,8 @@
 // conflicts are reported per account, dry runs change nothing, a second run changes
 // nothing, and broken inputs are refused whole with the file and line named.
 import t from 'tap';
-import { appendFileSync, writeFileSync, readFileSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { appendFileSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { authenticate, cleanup, cli, readStore, startDaemon } from './helpers/daemon';
 import { buildOldNas } from './helpers/oldnas';
 

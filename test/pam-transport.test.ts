@@ -3,8 +3,9 @@
 // that accepts and never answers, garbage replies, a socket not owned by root (then no
 // byte of the password is sent). Needs root (mount namespaces, chown).
 import t from 'tap';
-import { chownSync, mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { fileCanRun, needRoot } from './helpers/env';
+import { tempDir } from './helpers/tmp';
+import { chownSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeReply } from '../daemon/pam-frame';
 import { addUser, cleanup, startDaemon } from './helpers/daemon';
@@ -12,11 +13,9 @@ import { buildModule, fakeServer, foreignServer, makePamDir, outcome, pamtester,
 
 type TapTest = Pick<typeof t, 'equal' | 'not'>;
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'needs root: pamtester runs in a private mount namespace');
-} else {
+if (fileCanRun(needRoot())) {
   buildModule();
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-fake-'));
+  const dir = tempDir('nasauth-fake-');
   chmodSync(dir, 0o755);
   t.teardown(() => rmrf(dir));
 

@@ -3,6 +3,7 @@
 // every path). No suppressions are needed with this libpam and glibc; if one ever is,
 // add it here with a comment naming the libpam/libc internal it hides.
 import t from 'tap';
+import { fileCanRun, firstMissing, need, needRoot } from './helpers/env';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { addUser, cleanup, startDaemon } from './helpers/daemon';
@@ -10,11 +11,7 @@ import { buildModule, daemonPamDir, makePamDir, outcome, pamtester, rmrf, servic
 
 const VG = ['--leak-check=full', '--errors-for-leak-kinds=definite', '--error-exitcode=99', '--track-fds=yes', '--child-silent-after-fork=yes'];
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'needs root: pamtester runs in a private mount namespace');
-} else if (spawnSync('valgrind', ['--version']).status !== 0) {
-  t.plan(0, 'valgrind is not installed');
-} else {
+if (fileCanRun(firstMissing(needRoot(), need(spawnSync('valgrind', ['--version']).status === 0, 'valgrind is not installed')))) {
   buildModule();
 
   /** Descriptors open at exit that pamtester did not inherit. */

@@ -2,9 +2,9 @@
 // (the daemon on the embedded default config, state under ./.nasauth, and the web page on
 // loopback) works.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, http } from './helpers/daemon';
 import { waitFor, waitForMatch } from './helpers/wait';
@@ -23,8 +23,7 @@ t.test('the README starts with the two commands, and CI runs the second', async 
 });
 
 t.test('npm start: the daemon and the web page on loopback, the URL and the one-time password printed', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'nasauth-start-'));
-  t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
+  const cwd = tempDir('nasauth-start-');
   // tap instruments child processes through NODE_OPTIONS; run the start command as a user would, without it
   const p = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'scripts', 'start.mjs'), '--port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NASAUTH_CONFIG: '' } });
   let out = '';

@@ -2,12 +2,14 @@
 // view compared with the same smbd on its own tdbsam. Numbers for the benchmark, printed
 // as comments; nothing here asserts a time.
 import t from 'tap';
+import { fileCanRun } from './helpers/env';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from './helpers/wait';
 import { addUser, cleanup, startDaemon } from './helpers/daemon';
-import { freePort, sambaSkipReason, smbclient, startSamba, type Samba } from './helpers/samba';
+import { freePort, sambaMissing, smbclient, startSamba, type Samba } from './helpers/samba';
 
-const skip = sambaSkipReason();
+const missing = sambaMissing();
 const RUNS = 15;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
@@ -22,9 +24,7 @@ async function timeLogins(s: Samba, user: string, pw: string): Promise<number[]>
   return out;
 }
 
-if (skip) {
-  t.plan(0, `skipped: ${skip}`);
-} else {
+if (fileCanRun(missing)) {
   t.test('LDAP traffic per login, and ldapsam→nasauth vs tdbsam', async (t) => {
     const d = await startDaemon({ config: { log: { level: 'debug', file: null }, sockets: { ldap: { enabled: true } } } });
     t.teardown(async () => { await d.stop(); cleanup(d); });
@@ -38,7 +38,8 @@ if (skip) {
     const mark = d.logs().length;
     const r = await smbclient(ldapSmb, 'Public', 'alice', 'Secret-pass1');
     t.equal(r.code, 0, r.out);
-    await new Promise((res) => setTimeout(res, 200)); // let the log lines land
+    // the daemon writes its debug lines after it answers: wait for this login's searches
+    await waitFor('the login\'s LDAP searches in the log', () => d.logs().slice(mark).includes('"ldap":"search"'));
     const lines = d.logs().slice(mark).split('\n').filter((l) => l.includes('"ldap":'));
     const ops: Record<string, number> = {};
     for (const l of lines) { const k = JSON.parse(l).ldap as string; ops[k] = (ops[k] ?? 0) + 1; }

@@ -9,15 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { addUser, cleanup, cli, readStore, startDaemon, type Daemon } from './helpers/daemon';
-import { canRun, isRoot } from './helpers/env';
-import { sambaSkipReason, smbclient, startSamba, type Samba } from './helpers/samba';
+import { fileCanRun, firstMissing, needRoot } from './helpers/env';
+import { sambaMissing, smbclient, startSamba, type Samba } from './helpers/samba';
 import { waitFor } from './helpers/wait';
 import { chromiumMissing, launchChromium, screenshotDir, startWeb, type Web } from './helpers/web';
 
-if (!isRoot) {
-  t.plan(1);
-  canRun(t, 'needs root (nasauth-web drops to nobody; smbd in a private mount namespace)', { installable: false });
-} else if (canRun(t, chromiumMissing()) && canRun(t, sambaSkipReason())) {
+if (fileCanRun(firstMissing(needRoot(), chromiumMissing(), sambaMissing()))) {
   let d: Daemon;
   let web: Web;
   let smb: Samba;

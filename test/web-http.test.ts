@@ -3,15 +3,15 @@
 // may serve, and hostile requests. The browser flows are test/web-browser.test.ts.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { addUser, cleanup, startDaemon, type Daemon } from './helpers/daemon';
 import { isRoot } from './helpers/env';
 import { startWeb, WEB, WEB_CERT, type Web } from './helpers/web';
+import { tempDir } from './helpers/tmp';
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 function req(url: string, opts: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Reply> {
@@ -33,7 +33,7 @@ const csrfOf = (r: Reply) => /name="_csrf" value="([^"]+)"/.exec(r.body)?.[1] ??
 const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
 
 let d: Daemon;
-const dir = mkdtempSync(join(tmpdir(), 'nasauth-webhttp-'));
+const dir = tempDir('nasauth-webhttp-');
 t.before(async () => {
   // as root, nasauth-web serves as nobody: the query socket is its group's (0660)
   d = await startDaemon(isRoot ? { config: { sockets: { query: { group: 'nogroup' } } } } : {});

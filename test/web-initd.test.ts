@@ -5,12 +5,12 @@
 // (NASAUTH_WEB_DEFAULTS); nothing under /etc or /run is touched.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanup, ROOT, startDaemon, type Daemon } from './helpers/daemon';
-import { canRun, isRoot } from './helpers/env';
+import { canRun, fileCanRun, needRoot } from './helpers/env';
+import { tempDir } from './helpers/tmp';
 import { pidGone, waitFor } from './helpers/wait';
 import { WEB, WEB_CERT } from './helpers/web';
 
@@ -26,10 +26,7 @@ function get(url: string): Promise<{ status: number; hsts: string }> {
   });
 }
 
-if (!isRoot) {
-  t.plan(1);
-  canRun(t, 'needs root (the script starts nasauth-web as root, which drops to nobody)', { installable: false });
-} else {
+if (fileCanRun(needRoot())) {
   let d: Daemon;
   t.before(async () => { d = await startDaemon({ config: { sockets: { query: { group: 'nogroup' } } } }); });
   t.teardown(async () => { await d?.stop(); if (d) cleanup(d); });
@@ -42,7 +39,7 @@ if (!isRoot) {
   for (const v of variants) {
     t.test(v.name, async (t) => {
       if (!canRun(t, v.missing)) return;
-      const dir = mkdtempSync(join(tmpdir(), 'nasauth-webinit-'));
+      const dir = tempDir('nasauth-webinit-');
       t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       const extra = [...v.defaults];
       if (v.shell) {
@@ -94,7 +91,7 @@ if (!isRoot) {
   }
 
   t.test('usage, missing runtime, and a nasauth-web that cannot start', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'nasauth-webinit-'));
+    const dir = tempDir('nasauth-webinit-');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const defaults = join(dir, 'defaults');
     const run = (action: string, lines: string[]) => {

@@ -470,8 +470,13 @@ export async function main(figs: Array<{ id: string; title: string; run: (p: Par
   process.exit(failed.length ? 1 : 0);
 }
 
+const madeDirs = new Set<string>();
+// a figure that failed half-way must not leave its folders behind either
+process.on('exit', () => { for (const d of madeDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } } });
+
 export function tmpDir(prefix: string): string {
   const d = fs.mkdtempSync(join(os.tmpdir(), `nasauth-bench-${prefix}-`));
   fs.chmodSync(d, 0o755);
+  madeDirs.add(d);
   return d;
 }

@@ -1,9 +1,10 @@
 // Start the real daemon (the esbuild bundle, as shipped) on a private folder, and talk
 // to it over its real sockets. Every test that needs a daemon uses this.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
+import { atExit, removeDir, tempDir } from './tmp';
+import { waitForMatch } from './wait';
+import { writeFileSync, existsSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 
@@ -46,6 +47,8 @@ export interface Daemon {
   query: string; pam: string; pamPriv: string; admin: string; ldap: string;
   proc: ChildProcess; pid: number;
   logs(): string; stderr(): string;
+  /** Wait (with a deadline) until the daemon's log matches: audit lines are written after the answer. */
+  waitLog(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   kill9(): Promise<void>;
 }
@@ -76,7 +79,7 @@ export function testConfig(dir: string, extra: Record<string, unknown> = {}, cre
 
 export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   ensureBuilt();
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'nasauth-'));
+  const dir = opts.dir ?? tempDir('nasauth-');
   chmodSync(dir, 0o755);
   const config = join(dir, 'nasauth.yaml');
   if (!opts.dir || !existsSync(config) || opts.config) writeFileSync(config, stringify(testConfig(dir, opts.config, opts.createAdmin)));
@@ -89,7 +92,10 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
     : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { err += c; });
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  // 'close', not 'exit': then every line the daemon wrote has been read
+  const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
+  // a test that failed before its teardown must not leave a daemon running
+  atExit(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
   await new Promise<void>((res, rej) => {
     const t = setInterval(() => {
       if (out.includes('"event":"ready"')) { clearInterval(t); res(); }
@@ -103,6 +109,7 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
     query: join(run, 'query.sock'), pam: join(run, 'pam.sock'), pamPriv: join(run, 'pam-priv.sock'), admin: join(run, 'admin.sock'), ldap: join(run, 'ldapi.sock'),
     proc, pid: proc.pid!,
     logs: () => out, stderr: () => err,
+    waitLog: (re, ms) => waitForMatch(`a daemon log line matching ${re}`, () => out, re, ms),
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
@@ -175,5 +182,5 @@ export function readStore(d: Daemon) {
 }
 
 export function cleanup(d: Daemon) {
-  try { rmSync(d.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  removeDir(d.dir);
 }

@@ -2,8 +2,8 @@
 // system's own tools (mkpasswd from the whois package, openssl), known passwords, and
 // the conflicts a real migration meets.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './tmp';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const mk = (method: string, pw: string, extra: string[] = []) =>
@@ -13,7 +13,7 @@ export const ntOf = (pw: string) => mk('nt', pw).replace(/^\$3\$\$/, '').toUpper
 export interface OldUser { name: string; uid: number; password: string; kind: string; email?: string; disabled?: boolean }
 
 export function buildOldNas() {
-  const dir = mkdtempSync(join(tmpdir(), 'oldnas-'));
+  const dir = tempDir('oldnas-');
   mkdirSync(join(dir, 'etc', 'samba'), { recursive: true });
   const users: OldUser[] = [
     { name: 'alice', uid: 1001, password: 'alice-Pass1', kind: 'sha512-crypt', email: 'alice@example.com' },

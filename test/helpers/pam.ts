@@ -5,9 +5,9 @@
 // answer as one line from stdin when stdin is not a terminal, so answers are fed as
 // lines in prompt order.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, rmSync, existsSync } from 'node:fs';
+import { tempDir, worldReadableCopy } from './tmp';
+import { writeFileSync, chmodSync, rmSync, existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, type Daemon } from './daemon';
 import { encodeReply } from '../../daemon/pam-frame';
@@ -39,8 +39,10 @@ export function buildModule(): string {
   const r = spawnSync('make', ['-C', PAM_DIR], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`make -C pam failed:\n${r.stdout}\n${r.stderr}`);
   const triplet = spawnSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).stdout.trim();
-  modulePath = join(PAM_DIR, 'build', triplet, 'pam_nasauth.so');
-  if (!existsSync(modulePath)) throw new Error(`${modulePath} missing after make`);
+  const built = join(PAM_DIR, 'build', triplet, 'pam_nasauth.so');
+  if (!existsSync(built)) throw new Error(`${built} missing after make`);
+  // pamtester may run as nobody: the checkout can be in a folder only root can enter
+  modulePath = worldReadableCopy(built);
   return modulePath;
 }
 
@@ -59,7 +61,7 @@ export function serviceFile(o: ModuleOpts, phases: Array<'auth' | 'account' | 'p
 
 /** A private /etc/pam.d: name → file content. */
 export function makePamDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-pamd-'));
+  const dir = tempDir('nasauth-pamd-');
   chmodSync(dir, 0o755);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o644 });
   return dir;
@@ -101,7 +103,8 @@ export function pamtester(o: RunOpts): Promise<RunResult> {
   const input = Buffer.concat((o.input ?? []).map((l) => Buffer.concat([Buffer.isBuffer(l) ? l : Buffer.from(l, 'utf8'), Buffer.from('\n')])));
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn('unshare', args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C', LC_ALL: 'C', ...o.env } });
+    // cwd /: a program run as another uid cannot enter a checkout that only root can
+    const p = spawn('unshare', args, { cwd: '/', stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C', LC_ALL: 'C', ...o.env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c) => { stdout += c; });
@@ -174,7 +177,10 @@ export async function foreignServer(dir: string, name: string, uid: number): Pro
   const script = `const net=require('net');const ok=Buffer.from('${ok}','hex');
     net.createServer((s)=>{s.on('error',()=>{});s.on('data',(c)=>{process.stdout.write(c.length+'\\n');s.end(ok);});})
       .listen(${JSON.stringify(path)},()=>{require('fs').chmodSync(${JSON.stringify(path)},0o666);process.stdout.write('ready\\n');});`;
-  const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '' } });
+  // cwd: the checkout may be a folder this uid cannot enter (node would exit at once).
+  // Through env -i: tap's process-info hook adds its loader (inside the checkout) to every
+  // node child it sees, and this uid may not be able to read it.
+  const child = spawn('env', ['-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, process.execPath, '-e', script], { uid, gid: uid, cwd: sub, stdio: ['ignore', 'pipe', 'inherit'] });
   let received = 0;
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {

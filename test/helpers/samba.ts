@@ -8,9 +8,10 @@
 // smbd is the leader of its own session and process group (spawn detached); stop()
 // signals that group and waits until no process of the session is left.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { tempDir } from './tmp';
+import { needRoot, type Missing } from './env';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -19,15 +20,15 @@ export const CHECK_PASSWORD_SCRIPT = join(ROOT, 'sysroot', 'etc', 'samba', 'nasa
 export const PORT_MIN = 14450;
 export const PORT_MAX = 14460;
 
-/** Why the Samba tests cannot run here, or null. */
-export function sambaSkipReason(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (private mount namespaces for smbd, smbd itself)';
+/** What the Samba tests need and is missing here, or null. */
+export function sambaMissing(): Missing | null {
+  if (process.getuid?.() !== 0) return needRoot();
   for (const b of ['smbd', 'smbclient', 'rpcclient', 'smbpasswd', 'unshare']) {
-    if (spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0) return `${b} is not installed`;
+    if (spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0) return { what: `${b} is not installed`, installable: true };
   }
-  if (!fs.existsSync('/var/lib/extrausers')) return 'libnss-extrausers is not installed (/var/lib/extrausers missing)';
+  if (!fs.existsSync('/var/lib/extrausers')) return { what: 'libnss-extrausers is not installed (/var/lib/extrausers missing)', installable: true };
   const mod = /MODULESDIR:\s*(\S+)/.exec(spawnSync('smbd', ['-b'], { encoding: 'utf8' }).stdout ?? '')?.[1];
-  if (!mod || !fs.existsSync(join(mod, 'vfs', 'fruit.so'))) return 'Samba\'s vfs modules (fruit, streams_xattr) are not installed: apt-get install samba-vfs-modules';
+  if (!mod || !fs.existsSync(join(mod, 'vfs', 'fruit.so'))) return { what: 'Samba\'s vfs modules (fruit, streams_xattr) are not installed: apt-get install samba-vfs-modules', installable: true };
   return null;
 }
 
@@ -132,7 +133,7 @@ export function runPids(sid: number, mntNs: string | null): number[] {
 }
 
 export async function startSamba(o: SambaOptions): Promise<Samba> {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'nasauth-smb-'));
+  const dir = tempDir('nasauth-smb-');
   fs.chmodSync(dir, 0o755);
   const port = o.port ?? await freePort();
   const sub = (n: string, mode = 0o755) => { const p = join(dir, n); fs.mkdirSync(p, { recursive: true, mode }); fs.chmodSync(p, mode); return p; };

@@ -2,12 +2,13 @@
 // an ephemeral port, talking to a test daemon's query socket; and Debian's chromium
 // driven by playwright-core (never a downloaded browser).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { ROOT, ensureBuilt, type Daemon } from './daemon';
 import { waitFor, pidGone } from './wait';
+import type { Missing } from './env';
+import { tempDir } from './tmp';
 
 export const WEB = join(ROOT, 'dist', 'nasauth-web.js');
 export const WEB_CERT = join(ROOT, 'dist', 'nasauth-web-cert.js');
@@ -52,10 +53,10 @@ export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): P
   };
 }
 
-/** Why the browser tests cannot run here, or null. */
-export function chromiumMissing(): string | null {
-  if (!existsSync(CHROMIUM)) return 'chromium is not installed (/usr/bin/chromium; scripts/ensure-deps.sh installs it)';
-  try { require.resolve('playwright-core'); } catch { return 'playwright-core is not installed (npm ci)'; }
+/** Why the browser tests cannot run here, or null (both are installed by the test command). */
+export function chromiumMissing(): Missing | null {
+  if (!existsSync(CHROMIUM)) return { what: 'chromium is not installed (/usr/bin/chromium; scripts/ensure-deps.sh installs it)', installable: true };
+  try { require.resolve('playwright-core'); } catch { return { what: 'playwright-core is not installed (npm ci)', installable: true }; }
   return null;
 }
 
@@ -78,7 +79,7 @@ export async function launchChromium(t: Test) {
 export function screenshotDir(t: Test): string {
   const keep = process.env.NASAUTH_KEEP_SCREENSHOTS;
   if (keep) { mkdirSync(keep, { recursive: true }); return keep; }
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-shots-'));
+  const dir = tempDir('nasauth-shots-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -1,0 +1,67 @@
+// The service groups nasauth renders (issue 12 point 3): their config is checked like
+// every other key, NAS groups cannot take their names or gids, and the rendered members
+// follow the policy: account changes and a reloaded config (roles) at once.
+import t from 'tap';
+import { tempDir } from './helpers/tmp';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DAEMON, addUser, cleanup, cli, ensureBuilt, startDaemon } from './helpers/daemon';
+import { waitFor } from './helpers/wait';
+
+ensureBuilt();
+
+t.test('a broken service_groups config stops the daemon with the file and the key', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['unknown service', 'service_groups: { teleport: { name: tele, gid: 60600 } }', /nasauth\.yaml: service_groups\.teleport: expected a service listed under services/],
+    ['two groups, one gid', 'service_groups: { smb: { name: a-smb, gid: 60600 }, timemachine: { name: a-tm, gid: 60600 } }', /service_groups\.timemachine\.gid: expected a gid no other service group has/],
+    ['two groups, one name', 'service_groups: { smb: { name: shared, gid: 60600 }, timemachine: { name: shared, gid: 60601 } }', /service_groups\.timemachine\.name: expected a name no other service group has/],
+    ['the accounts\' primary gid', 'service_groups: { smb: { name: a-smb, gid: 100 } }', /service_groups\.smb\.gid: expected a gid of its own/],
+    ['a bad name', 'service_groups: { smb: { name: "Smb Users", gid: 60600 } }', /service_groups\.smb\.name: expected a group name/],
+    ['a missing gid', 'service_groups: { smb: { name: a-smb } }', /service_groups\.smb\.gid: expected a value/],
+  ];
+  for (const [name, yaml, re] of cases) {
+    const dir = tempDir('nasauth-cfg-');
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const f = join(dir, 'nasauth.yaml');
+    writeFileSync(f, `version: 1\n${yaml}\n`);
+    const r = spawnSync(process.execPath, [DAEMON, '--config', f, '--check-config'], { encoding: 'utf8', timeout: 10000 });
+    t.equal(r.status, 2, `${name}: exit 2`);
+    t.match(r.stderr, re, name);
+    t.equal(r.stderr.trim().split('\n').length, 1, `${name}: one message`);
+  }
+});
+
+t.test('NAS groups never take a service group\'s name or gid', async (t) => {
+  const d = await startDaemon();
+  t.teardown(async () => { await d.stop(); cleanup(d); });
+  let r = await cli(d, ['group', 'add', 'nasauth-smb']);
+  t.equal(r.code, 1, 'the name is refused');
+  t.match(r.stderr, /is the group nasauth renders for the smb service/);
+  r = await cli(d, ['group', 'add', 'family', '--gid', '60531']);
+  t.equal(r.code, 1, 'the gid is refused');
+  t.match(r.stderr, /gid 60531 belongs to the timemachine service group/);
+  r = await cli(d, ['--json', 'group', 'add', 'family']);
+  t.equal(r.code, 0, r.stderr);
+  t.notOk([60530, 60531].includes(JSON.parse(r.stdout).group.gid), 'an automatic gid is never a service group\'s');
+});
+
+t.test('members follow the policy: account changes and a reloaded config', async (t) => {
+  const d = await startDaemon();
+  t.teardown(async () => { await d.stop(); cleanup(d); });
+  const members = (g: string) => (new RegExp(`^${g}:x:\\d+:(.*)$`, 'm').exec(readFileSync(join(d.dir, 'nss', 'group'), 'utf8'))?.[1] ?? null);
+  await addUser(d, 'ann', 'Secret-pass1', ['--services', 'smb,timemachine']);
+  await addUser(d, 'ben', 'Secret-pass1', ['--services', 'timemachine', '--role', 'admin']);
+  t.equal(members('nasauth-smb'), 'ann');
+  t.equal(members('nasauth-timemachine'), 'ann,ben');
+  await cli(d, ['service', 'deny', 'ann', 'timemachine']);
+  t.equal(members('nasauth-timemachine'), 'ben', 'a denied service leaves its group at once');
+  // the config now keeps Time Machine for admins: ann (a user) may no longer use it even if listed
+  await cli(d, ['service', 'allow', 'ann', 'timemachine']);
+  t.equal(members('nasauth-timemachine'), 'ann,ben');
+  const cfg = readFileSync(d.config, 'utf8');
+  writeFileSync(d.config, `${cfg}services:\n  smb: { roles: [admin, user] }\n  timemachine: { roles: [admin] }\n  afp: { roles: [admin, user] }\n  dashboard: { roles: [admin, user] }\n  ssh: { roles: [admin] }\n  ftp: { roles: [admin, user] }\n  webdav: { roles: [admin, user] }\n`);
+  d.proc.kill('SIGHUP');
+  await waitFor('the group file re-rendered after the reload', () => members('nasauth-timemachine') === 'ben');
+  t.pass('a reload that changes who may use a service re-renders its group');
+});
