@@ -1,4 +1,4 @@
-// Figure 8: the web page. A sign-in (cache miss and cache hit) and a signed-in page
+// Figure 9: the web page. A sign-in (cache miss and cache hit) and a signed-in page
 // through nasauth-web (HTTP on loopback: the process as it runs, without TLS), side by
 // side with the same question asked straight on the query socket; and the web
 // process's resident memory, idle and after the load, next to a bare Node HTTP server.
@@ -66,7 +66,7 @@ const stat = (s: Series) => {
   return { p50: median(per.map((x) => x.p50)), p99: median(per.map((x) => x.p99)), p50s: per.map((x) => x.p50), rate: median(per.map((x) => 1000 / x.mean)) };
 };
 
-export async function figure8(p: Params): Promise<FigureResult> {
+export async function figure9(p: Params): Promise<FigureResult> {
   const users = BENCH_USERS.slice(0, 4);
   const nHit = p.quick ? 100 : 1000;
   const nMiss = p.quick ? 4 : 40;
@@ -154,7 +154,7 @@ export async function figure8(p: Params): Promise<FigureResult> {
   rows.push({ what: `nasauth-web RSS after ${3 * nHit} requests`, median: fmtKB(median(rss.webAfter)), p99: '', noise: range(rss.webAfter, fmtKB), ratio: `+${fmtKB(median(rss.webAfter) - idle)} over idle`, errors: 0 });
   notes.push(`nasauthd idle beside it (1008 accounts): ${fmtKB(median(rss.daemonIdle))}.`);
   return {
-    id: '8', title: TITLE, status: errors ? 'fail' : 'ok', rows, notes, errors, seconds: 0,
+    id: '9', title: TITLE, status: errors ? 'fail' : 'ok', rows, notes, errors, seconds: 0,
     reason: errors ? 'answers were not successful sign-ins or pages' : undefined,
     data: { rss },
     method: [
@@ -166,4 +166,4 @@ export async function figure8(p: Params): Promise<FigureResult> {
   };
 }
 
-if (require.main === module) void main([{ id: '8', title: TITLE, run: figure8 }], false);
+if (require.main === module) void main([{ id: '9', title: TITLE, run: figure9 }], false);

@@ -7,6 +7,7 @@ import { NasauthError, type ErrorCode } from './errors';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, readJson, send, sendError, str } from './http-util';
 import type { Sources } from './import-parse';
 import { diagnose, type DoctorHook } from './doctor';
+import type { Upstream } from './upstream/upstream';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
 
@@ -19,6 +20,8 @@ export const STATUS: Record<ErrorCode, number> = {
 export class AdminSocket {
   private server: Server;
   readonly doctorHooks: DoctorHook[] = [];
+  /** the directory follower, when upstream.enabled (routes /v1/admin/upstream) */
+  upstream: Upstream | null = null;
   constructor(private auth: Authority, private version: string, private extraStatus: () => Record<string, unknown> = () => ({})) {
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
@@ -49,6 +52,11 @@ export class AdminSocket {
     };
     const pwOf = (b: Record<string, unknown>, key = 'password') => (b[key] === undefined || b[key] === null ? null : Buffer.from(str(b, key), 'utf8'));
     if (kind === 'status' && m === 'GET') return send(res, 200, this.status());
+    if (kind === 'upstream') {
+      if (!this.upstream) throw new HttpError(404, 'bad_request', 'this NAS follows no directory (upstream.enabled is false)');
+      if (!name && m === 'GET') return send(res, 200, { upstream: this.upstream.status() });
+      if (name === 'refresh' && m === 'POST') return send(res, 200, { report: await this.upstream.refresh(`admin (${actor})`) });
+    }
     if (kind === 'doctor' && m === 'GET') {
       const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
       const service = q.get('service');

@@ -22,12 +22,15 @@ import { BusyError, Verifier } from './verifier';
 import { planImport, type ImportReport } from './import';
 import type { Sources } from './import-parse';
 import { identify } from './crypt';
+import type { UpstreamHooks } from './upstream/hooks';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
 
 export interface Profile {
   name: string; uid: number; gid: number; role: Role; email: string | null; full_name: string;
   services: string[]; groups: string[]; password_changed_at: string | null; must_change_password: boolean;
+  /** where the account comes from: this NAS, or the directory it follows (docs/directory.md) */
+  source: 'local' | 'directory';
 }
 export interface Decision {
   reason: Reason;
@@ -44,6 +47,7 @@ export function profileOf(a: Account): Profile {
     services: [...a.services], groups: [...a.groups],
     password_changed_at: a.password_changed_at ? new Date(a.password_changed_at).toISOString() : null,
     must_change_password: a.must_change_password,
+    source: a.source ?? 'local',
   };
 }
 
@@ -60,6 +64,8 @@ export interface AccountInput {
 export interface AccountView extends Profile {
   enabled: boolean; rid: number; verifier: string; nt_hash: boolean;
   locked_until: string | null; created_at: string; version: number;
+  /** a directory account's state (daemon/upstream/), for the CLI and the web page */
+  directory?: { dn: string; seen_at: string; verified_at: string | null; nt_from: string | null; disabled: boolean; removed_at: string | null };
 }
 
 /** What smbd may see of one account, decided by the same policy as every other login. */
@@ -109,6 +115,8 @@ export class Authority {
   private cfg: Config;
   /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
   readonly auditLog: Logger;
+  /** the directory this NAS follows (daemon/upstream/), when upstream.enabled */
+  upstream: UpstreamHooks | null = null;
 
   // private: surfaces read through the methods below, never the store (test/layers.test.ts)
   constructor(cfg: Config, private readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
@@ -199,7 +207,12 @@ export class Authority {
     const persisted = this.lockedUntil(acct);
     if (persisted) return this.decide('locked_out', { retry_after: Math.ceil((persisted - this.now()) / 1000) });
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
-    for (let round = 0; ; round++) {
+    // directory accounts (and names unknown here) are proven by daemon/upstream/
+    const up = this.upstream?.owns(name, acct) ? await this.upstream.prove(name, req.password, acct) : null;
+    if (up?.kind === 'decision') return up.decision;
+    if (up?.kind === 'ok') { this.limiter.success(name); return { account: up.account, cached: up.cached }; }
+    if (up) acct = up.account;
+    else for (let round = 0; ; round++) {
       if (round === PROVE_ROUNDS) return this.decide('busy', { retry_after: 1 }, 'the account changed while the password was checked; try again');
       if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
       let result: 'ok' | 'bad' | 'none';
@@ -345,7 +358,7 @@ export class Authority {
       if ('reason' in r) { d = r; break; }
       const reason = this.policy(r.account, service);
       if (reason !== 'ok' && reason !== 'must_change_password') { d = this.decide(reason); break; }
-      const w = await this.writePassword(r.account, req.newPassword, req.channel, r.account.name, { sameVersion: true });
+      const w = await this.writePassword(r.account, req.newPassword, req.channel, r.account.name, { sameVersion: true, oldPassword: req.password });
       if (w !== 'changed') d = w;
     }
     d ??= this.decide('busy', { retry_after: 1 }, 'the account changed while the password was being changed; nothing was changed; try again');
@@ -362,7 +375,7 @@ export class Authority {
    * nothing is written. `allow` judges the account as it is when the write lands (a
    * refusal decision, or null to go ahead).
    */
-  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null } = {}): Promise<Decision> {
+  async setPasswordChecked(name: string, pw: Uint8Array, channel: Channel, actor: string, opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null; oldPassword?: Uint8Array } = {}): Promise<Decision> {
     const a = this.store.account(name);
     if (!a) return this.decide('unknown_user');
     const w = await this.writePassword(a, pw, channel, actor, opts);
@@ -390,7 +403,9 @@ export class Authority {
    * it changed at all: then nothing was written.
    */
   private async writePassword(a: Account, pw: Uint8Array, channel: Channel, actor: string,
-    opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null; sameVersion?: boolean }): Promise<Decision | 'changed'> {
+    opts: { mustChange?: boolean; allow?: (a: Account) => Decision | null; sameVersion?: boolean; oldPassword?: Uint8Array }): Promise<Decision | 'changed'> {
+    // a directory account's password changes in the directory first (daemon/upstream/)
+    if (a.source === 'directory' && this.upstream) return this.upstream.setPassword(a, pw, channel, actor, opts.oldPassword ?? null);
     const problems = passwordProblems(pw, a.name, this.cfg.password_policy);
     if (problems.length) return this.decide('password_rejected', {}, `the new password needs ${problems.join('; ')}`);
     let v;
@@ -521,6 +536,14 @@ export class Authority {
       locked_until: a.lockout_until && a.lockout_until > this.now() ? new Date(a.lockout_until).toISOString() : null,
       created_at: new Date(a.created_at).toISOString(),
       version: a.version,
+      ...(a.upstream ? {
+        directory: {
+          dn: a.upstream.dn, seen_at: new Date(a.upstream.seen_at).toISOString(),
+          verified_at: a.upstream.verified_at ? new Date(a.upstream.verified_at).toISOString() : null,
+          nt_from: a.verifiers.nt ? a.upstream.nt_from : null, disabled: a.upstream.disabled,
+          removed_at: a.upstream.removed_at ? new Date(a.upstream.removed_at).toISOString() : null,
+        },
+      } : {}),
     };
   }
 
@@ -713,6 +736,7 @@ export class Authority {
 
   /** `opts.rid`: delete only that account (not a namesake created meanwhile). */
   async delUser(name: string, actor: string, opts: { rid?: number } = {}): Promise<void> {
+    this.upstream?.guard('user', name, 'delete');
     const gone = await this.store.mutate((d) => {
       const a = d.accounts[name];
       if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
@@ -737,6 +761,7 @@ export class Authority {
   async setUser(name: string, patch: Partial<AccountInput>, actor: string, opts: { rid?: number; version?: number } = {}): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
+    this.upstream?.guard('user', name, 'change');
     const upd: Partial<Account> = {};
     if ('email' in patch) upd.email = checkEmail(patch.email);
     if ('full_name' in patch) upd.full_name = checkFullName(patch.full_name);
@@ -829,6 +854,7 @@ export class Authority {
   }
 
   async delGroup(name: string, actor: string): Promise<void> {
+    this.upstream?.guard('group', name, 'delete');
     await this.store.mutate((d) => {
       if (!d.groups[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${name}"`, 'name');
       delete d.groups[name];
@@ -841,6 +867,7 @@ export class Authority {
     const a = this.store.account(user);
     if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${user}"`, 'name');
     if (!this.store.group(group)) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${group}"`, 'group');
+    this.upstream?.guard('group', group, 'change the members of');
     const groups = add ? [...new Set([...a.groups, group])] : a.groups.filter((g) => g !== group);
     await this.setUser(user, { groups }, actor, { rid: a.rid });
   }

@@ -31,6 +31,8 @@ usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
   import --from DIR [--dry-run] [--overwrite]   accounts from an old system (docs/import.md)
   doctor USER [SERVICE]    why USER cannot log in (to SERVICE), store by store; exit 0 when all is well
   doctor --all [SERVICE]   one line per account
+  directory                the directory this NAS follows: reachable?, last refresh, name clashes
+  directory refresh        read every directory user and group now (docs/directory.md)
 
 Passwords are read from the terminal (asked twice) or, when stdin is not a terminal,
 from the first line of stdin. They are never taken from the command line.
@@ -130,7 +132,14 @@ function printUser(u: Record<string, unknown>) {
     ['verifier', u.verifier], ['NT hash (SMB)', u.nt_hash ? 'present' : 'missing: SMB will fail until the password is set again'],
     ['password changed', u.password_changed_at ?? 'never'], ['must change password', u.must_change_password ? 'yes' : 'no'],
     ['locked until', u.locked_until ?? '-'],
+    ['source', u.source === 'directory' ? `directory: ${(u.directory as { dn?: string } | undefined)?.dn ?? '?'}` : 'local (this NAS)'],
   ];
+  const dir = u.directory as { seen_at: string; verified_at: string | null; nt_from: string | null; removed_at: string | null } | undefined;
+  if (dir) {
+    rows.push(['directory confirmed', dir.seen_at], ['password checked', dir.verified_at ?? 'not yet on this NAS'],
+      ['NT hash from', dir.nt_from === 'directory' ? 'the directory (sambaNTPassword)' : dir.nt_from === 'login' ? 'a plaintext sign-in on this NAS' : 'nowhere yet'],
+      ...(dir.removed_at ? [['removed', `the directory dropped it at ${dir.removed_at}`] as [string, unknown]] : []));
+  }
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(21)}${String(v)}\n`);
 }
 
@@ -152,9 +161,17 @@ export async function run(argv: string[]): Promise<number> {
   const need = (v: string | undefined, what: string) => { if (!v) throw new UsageError(`missing ${what}`); return v; };
   const enc = encodeURIComponent;
   let r: Reply;
-  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'import' | 'doctor' | 'done' = 'done';
+  let show: 'user' | 'users' | 'group' | 'groups' | 'status' | 'import' | 'doctor' | 'directory' | 'refresh' | 'done' = 'done';
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (['unlock', 'status', 'import', 'doctor'].includes(cmd) ? cmd : key) {
+    case 'directory':
+      r = await call(socket, 'GET', '/v1/admin/upstream');
+      show = 'directory';
+      break;
+    case 'directory refresh':
+      r = await call(socket, 'POST', '/v1/admin/upstream/refresh');
+      show = 'refresh';
+      break;
     case 'doctor': {
       const svc = g.all ? sub : a1;
       const qs = svc ? `?service=${enc(svc)}` : '';
@@ -250,12 +267,22 @@ export async function run(argv: string[]): Promise<number> {
     case 'user': printUser(b.user as Record<string, unknown>); break;
     case 'users':
       for (const u of b.users as Array<Record<string, unknown>>) {
-        process.stdout.write(`${String(u.name).padEnd(20)} ${String(u.uid).padEnd(6)} ${String(u.role).padEnd(6)} ${u.enabled ? 'enabled ' : 'disabled'} ${String(u.email ?? '-').padEnd(28)} ${(u.services as string[]).join(',')}\n`);
+        process.stdout.write(`${String(u.name).padEnd(20)} ${String(u.uid).padEnd(6)} ${String(u.role).padEnd(6)} ${u.enabled ? 'enabled ' : 'disabled'} ${u.source === 'directory' ? 'directory' : 'local    '} ${String(u.email ?? '-').padEnd(28)} ${(u.services as string[]).join(',')}\n`);
       }
       break;
     case 'group': { const x = b.group as Record<string, unknown>; process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break; }
     case 'groups': for (const x of b.groups as Array<Record<string, unknown>>) process.stdout.write(`${x.name}:${x.gid}:${(x.members as string[]).join(',')}\n`); break;
     case 'status': printStatus(b); break;
+    case 'directory': printDirectory(b.upstream as Record<string, any>); break; // eslint-disable-line @typescript-eslint/no-explicit-any
+    case 'refresh': {
+      const x = b.report as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      process.stdout.write(x.ok
+        ? `refreshed in ${x.ms} ms: ${x.users} users, ${x.groups} groups; ${x.created} new, ${x.updated} changed, ${x.removed} removed${x.removals_held ? `; ${x.removals_held} removals held back (see the daemon log)` : ''}\n`
+        : `the refresh failed: ${x.error}\n`);
+      for (const k of x.skipped ?? []) process.stdout.write(`skipped   ${k.dn}: ${k.why}\n`);
+      for (const c of x.clashes ?? []) process.stdout.write(`clash     ${c.name}: ${c.why}\n`);
+      return x.ok ? EXIT.ok : EXIT.refused;
+    }
     case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
     case 'doctor':
       if (b.diagnosis) {
@@ -300,6 +327,22 @@ function printStatus(s: Record<string, any>) { // eslint-disable-line @typescrip
   if (s.must_change_password.length) process.stdout.write(`must change  ${s.must_change_password.join(', ')}\n`);
   process.stdout.write(`cache        ${s.cache.entries} entries, ${s.cache.hits} hits, ${s.cache.misses} misses\n`);
   process.stdout.write(`memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB resident\n`);
+  if (s.upstream) {
+    const u = s.upstream;
+    process.stdout.write(`directory    ${u.state === 'offline' ? `OFFLINE since ${u.since}: ${u.error?.message}` : u.state === 'online' ? `online (${u.url})` : 'not asked yet'}; ${u.accounts} accounts, refreshed ${u.refreshed_at ?? 'never'}\n`);
+    if (u.clashes.length) process.stdout.write(`name clash   ${u.clashes.map((c: { name: string }) => c.name).join(', ')} (nasauth directory)\n`);
+  }
+}
+
+function printDirectory(u: Record<string, any>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  process.stdout.write(`state        ${u.state}${u.state === 'offline' ? ` since ${u.since}` : ''}${u.url ? ` (${u.url})` : ''}\n`);
+  if (u.error) process.stdout.write(`problem      ${u.error.message}\n`);
+  process.stdout.write(`accounts     ${u.accounts} from the directory\n`);
+  process.stdout.write(`refreshed    ${u.refreshed_at ?? 'never'}; next ${u.next_refresh ?? '-'}\n`);
+  const r = u.last_refresh;
+  if (r) process.stdout.write(`last refresh ${r.ok ? `${r.users} users, ${r.groups} groups in ${r.ms} ms` : `failed: ${r.error}`}\n`);
+  process.stdout.write(`offline      logins answered from the offline copies for ${u.offline_lifetime_seconds} s after the directory last confirmed an account\n`);
+  for (const c of u.clashes) process.stdout.write(`clash        ${c.name}: ${c.why}\n`);
 }
 
 export async function cliMain(argv = process.argv.slice(2)): Promise<number> {

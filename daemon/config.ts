@@ -40,6 +40,38 @@ export interface Config {
   first_start: { create_admin: boolean };
   /** the account portal's sessions (daemon/sessions.ts) */
   sessions: { idle_seconds: number; absolute_seconds: number; max_per_account: number; max_total: number };
+  upstream: UpstreamConfig;
+}
+
+/** Following a directory (docs/directory.md). */
+export interface UpstreamConfig {
+  enabled: boolean;
+  urls: string[];
+  start_tls: boolean;
+  ca_file: string | null;
+  bind_dn: string | null;
+  bind_secret_file: string | null;
+  user_base: string;
+  user_filter: string;
+  group_base: string | null;
+  group_filter: string;
+  group_membership: 'member_uid' | 'member' | 'member_of';
+  attributes: {
+    name: string; uid: string; gid: string; email: string; full_name: string[];
+    nt_hash: string; acct_flags: string; group_name: string; group_gid: string;
+    member_uid: string; member: string; member_of: string;
+  };
+  admin_groups: string[];
+  service_groups: Record<string, string[]>;
+  min_uid: number;
+  timeout_ms: number;
+  connect_timeout_ms: number;
+  cached_auth_seconds: number;
+  max_in_flight: number;
+  max_queued: number;
+  password_resets: 'refuse' | 'service';
+  refresh: { interval_seconds: number; jitter_seconds: number; page_size: number; max_users: number; max_groups: number };
+  offline: { enabled: boolean; lifetime_seconds: number; retry_seconds: number };
 }
 
 // The embedded default: runs without root, everything under ./.nasauth
@@ -104,6 +136,43 @@ integration:
 first_start: { create_admin: true }
 # the web page's sign-in sessions (kept in memory only; a restart signs everybody out)
 sessions: { idle_seconds: 1800, absolute_seconds: 43200, max_per_account: 10, max_total: 1000 }
+# follow a directory (OpenLDAP, 389-DS, ...): docs/directory.md
+upstream:
+  enabled: false
+  urls: []
+  start_tls: true
+  ca_file: null
+  bind_dn: null
+  bind_secret_file: null
+  user_base: ""
+  user_filter: (objectClass=posixAccount)
+  group_base: null
+  group_filter: (objectClass=posixGroup)
+  group_membership: member_uid
+  attributes:
+    name: uid
+    uid: uidNumber
+    gid: gidNumber
+    email: mail
+    full_name: [displayName, cn]
+    nt_hash: sambaNTPassword
+    acct_flags: sambaAcctFlags
+    group_name: cn
+    group_gid: gidNumber
+    member_uid: memberUid
+    member: member
+    member_of: memberOf
+  admin_groups: []
+  service_groups: {}
+  min_uid: 1000
+  timeout_ms: 4000
+  connect_timeout_ms: 2000
+  cached_auth_seconds: 120
+  max_in_flight: 4
+  max_queued: 64
+  password_resets: refuse
+  refresh: { interval_seconds: 900, jitter_seconds: 120, page_size: 500, max_users: 50000, max_groups: 20000 }
+  offline: { enabled: true, lifetime_seconds: 604800, retry_seconds: 30 }
 `;
 
 // ---- a small strict schema --------------------------------------------------------
@@ -126,6 +195,9 @@ const bool: Schema = { t: 'bool' };
 const path: Schema = { t: 'path' };
 const obj = (fields: Record<string, Schema>): Schema => ({ t: 'obj', fields });
 const SERVICE_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+const LDAP_DN_RE = /^[^\0=,]+=[^\0]{1,1024}$/;
+const LDAP_FILTER_RE = /^\([^\0]{1,1022}\)$/;
+const ldapAttr: Schema = { t: 'str', re: /^[A-Za-z][A-Za-z0-9-]{0,63}$/, what: 'an LDAP attribute name' };
 // relative to run_dir (sockets) or state_dir (secrets), resolved after the merge
 const relpath: Schema = { t: 'relpath' };
 const socket = (extra: Record<string, Schema> = {}) =>
@@ -181,6 +253,36 @@ const SCHEMA: Schema = obj({
   }),
   first_start: obj({ create_admin: bool }),
   sessions: obj({ idle_seconds: int(60, 7 * 86400), absolute_seconds: int(60, 30 * 86400), max_per_account: int(1, 1000), max_total: int(1, 1_000_000) }),
+  upstream: obj({
+    enabled: bool,
+    urls: { t: 'list', of: { t: 'str', re: /^(ldaps?:\/\/[^\s/?#]+\/?|ldapi:\/\/[^\s?#]+)$/i, what: 'an ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://PATH URL' } },
+    start_tls: bool,
+    ca_file: { t: 'nullable', of: path },
+    bind_dn: { t: 'nullable', of: { t: 'str', re: LDAP_DN_RE, what: 'a DN like cn=nas,ou=services,dc=example,dc=org' } },
+    bind_secret_file: { t: 'nullable', of: path },
+    user_base: { t: 'str', re: /^(|[^\0]{1,1024})$/, what: 'a DN like ou=people,dc=example,dc=org' },
+    user_filter: { t: 'str', re: LDAP_FILTER_RE, what: 'an LDAP filter in parentheses, like (objectClass=posixAccount)' },
+    group_base: { t: 'nullable', of: { t: 'str', re: LDAP_DN_RE, what: 'a DN like ou=groups,dc=example,dc=org' } },
+    group_filter: { t: 'str', re: LDAP_FILTER_RE, what: 'an LDAP filter in parentheses, like (objectClass=posixGroup)' },
+    group_membership: { t: 'enum', values: ['member_uid', 'member', 'member_of'] },
+    attributes: obj({
+      name: ldapAttr, uid: ldapAttr, gid: ldapAttr, email: ldapAttr, full_name: { t: 'list', of: ldapAttr },
+      nt_hash: ldapAttr, acct_flags: ldapAttr, group_name: ldapAttr, group_gid: ldapAttr,
+      member_uid: ldapAttr, member: ldapAttr, member_of: ldapAttr,
+    }),
+    admin_groups: { t: 'list', of: { t: 'str', re: /^[^\0]{1,256}$/, what: 'a directory group name' } },
+    service_groups: { t: 'map', key: SERVICE_RE, of: { t: 'list', of: { t: 'str', re: /^[^\0]{1,256}$/, what: 'a directory group name' } } },
+    min_uid: int(1, 2 ** 31 - 2),
+    // below pam_nasauth.so's own 10 s timeout, so PAM callers always get our answer
+    timeout_ms: int(100, 8000),
+    connect_timeout_ms: int(100, 8000),
+    cached_auth_seconds: int(0, 86400),
+    max_in_flight: int(1, 64),
+    max_queued: int(0, 10000),
+    password_resets: { t: 'enum', values: ['refuse', 'service'] },
+    refresh: obj({ interval_seconds: int(1, 7 * 86400), jitter_seconds: int(0, 86400), page_size: int(1, 10000), max_users: int(1, 1_000_000), max_groups: int(1, 1_000_000) }),
+    offline: obj({ enabled: bool, lifetime_seconds: int(1, 366 * 86400), retry_seconds: int(1, 86400) }),
+  }),
 });
 
 function fail(file: string, key: string, expected: string, got?: unknown): never {
@@ -338,6 +440,7 @@ function semantic(c: Config, file: string) {
     if (Buffer.byteLength(p) > 107) fail(file, `sockets.${name}.path`, 'a socket path of at most 107 bytes (sun_path limit)', p);
     s.path = p;
   }
+  upstreamSemantic(c.upstream, c, (key, expected, got) => fail(file, key, expected, got));
   const lf = c.sockets.ldap;
   lf.bind_secret_file = isAbsolute(lf.bind_secret_file) ? lf.bind_secret_file : resolve(c.state_dir, lf.bind_secret_file);
   for (const [key, p] of [['state_dir', c.state_dir], ['run_dir', c.run_dir]] as const) {
@@ -345,6 +448,35 @@ function semantic(c: Config, file: string) {
     const parent = dirname(p);
     if (!existsSync(p) && !existsSync(parent) && !existsSync(dirname(parent))) fail(file, key, 'a directory whose parent exists', p);
   }
+}
+
+/** What an enabled upstream needs beyond the shapes (docs/directory.md). */
+function upstreamSemantic(u: UpstreamConfig, c: Config, bad: (key: string, expected: string, got?: unknown) => never) {
+  for (const [svc, groups] of Object.entries(u.service_groups)) {
+    if (!c.services[svc]) bad(`upstream.service_groups.${svc}`, 'a service listed under services', svc);
+    void groups;
+  }
+  for (const k of ['user_filter', 'group_filter'] as const) {
+    let depth = 0;
+    for (const ch of u[k].replace(/\\./g, '')) {
+      if (ch === '(') depth++;
+      else if (ch === ')' && --depth < 0) break;
+    }
+    if (depth !== 0) bad(`upstream.${k}`, 'an LDAP filter with balanced parentheses', u[k]);
+  }
+  if (!u.enabled) return;
+  if (u.urls.length === 0) bad('upstream.urls', 'at least one directory URL (upstream.enabled is true)');
+  if (!LDAP_DN_RE.test(u.user_base)) bad('upstream.user_base', 'the DN under which the directory keeps its users (upstream.enabled is true)', u.user_base);
+  if ((u.bind_dn === null) !== (u.bind_secret_file === null)) {
+    bad(u.bind_dn === null ? 'upstream.bind_dn' : 'upstream.bind_secret_file', 'bind_dn and bind_secret_file together (or neither, for an anonymous search)');
+  }
+  if (u.bind_secret_file !== null && !existsSync(u.bind_secret_file)) bad('upstream.bind_secret_file', 'an existing file holding the bind password', u.bind_secret_file);
+  if (u.ca_file !== null && !existsSync(u.ca_file)) bad('upstream.ca_file', 'an existing PEM file with the CA certificate(s)', u.ca_file);
+  if (u.connect_timeout_ms > u.timeout_ms) bad('upstream.connect_timeout_ms', 'a value not above upstream.timeout_ms', u.connect_timeout_ms);
+  if (u.refresh.jitter_seconds >= u.refresh.interval_seconds) bad('upstream.refresh.jitter_seconds', 'a value below upstream.refresh.interval_seconds', u.refresh.jitter_seconds);
+  u.urls.forEach((url, i) => {
+    if (/^ldapi:/i.test(url) && Buffer.byteLength(decodeURIComponent(url.slice(8))) > 107) bad(`upstream.urls[${i}]`, 'an ldapi socket path of at most 107 bytes', url);
+  });
 }
 
 export function canonicalService(c: Config, name: string): string | null {

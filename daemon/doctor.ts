@@ -44,17 +44,21 @@ export async function diagnose(auth: Authority, user: string, serviceIn: string 
     return done();
   }
   add('account', 'ok', `account "${a.name}" exists (uid ${a.uid}, gid ${a.gid}, role ${a.role})`);
-  add('enabled', a.enabled ? 'ok' : 'fail', a.enabled ? 'the account is enabled' : `the account is disabled: nobody can log in as ${a.name} (nasauth user set ${a.name} --enable)`);
+  // a directory account's state, password and NT hash: the upstream hook says (daemon/upstream/doctor.ts)
+  const local = a.source !== 'directory';
+  if (local) add('enabled', a.enabled ? 'ok' : 'fail', a.enabled ? 'the account is enabled' : `the account is disabled: nobody can log in as ${a.name} (nasauth user set ${a.name} --enable)`);
 
   // password verifiers
   const v = a.verifier;
-  if (v === 'scrypt') add('password', 'ok', 'a password is set (modern verifier: scrypt)');
-  else if (v.startsWith('legacy:')) add('password', 'ok', `a password is set (imported ${v.slice('legacy:'.length)}; upgraded at the first login)`);
-  else if (v === 'nt-only') add('password', 'ok', 'only an NT hash is set (imported from Samba); the first login over PAM, AFP or the dashboard upgrades it');
-  else add('password', 'fail', `no password is set: nobody can log in until the admin sets one (nasauth user passwd ${a.name})`);
   const needsNt = service === null || SMB_SERVICES.has(service);
-  if (a.nt_hash) add('nt_hash', 'ok', 'the NT hash SMB needs is present');
-  else add('nt_hash', needsNt ? 'fail' : 'warn', `no NT hash: SMB and Time Machine will fail until ${a.name} logs in once elsewhere (dashboard, AFP, ssh) or the admin resets the password`);
+  if (local) {
+    if (v === 'scrypt') add('password', 'ok', 'a password is set (modern verifier: scrypt)');
+    else if (v.startsWith('legacy:')) add('password', 'ok', `a password is set (imported ${v.slice('legacy:'.length)}; upgraded at the first login)`);
+    else if (v === 'nt-only') add('password', 'ok', 'only an NT hash is set (imported from Samba); the first login over PAM, AFP or the dashboard upgrades it');
+    else add('password', 'fail', `no password is set: nobody can log in until the admin sets one (nasauth user passwd ${a.name})`);
+    if (a.nt_hash) add('nt_hash', 'ok', 'the NT hash SMB needs is present');
+    else add('nt_hash', needsNt ? 'fail' : 'warn', `no NT hash: SMB and Time Machine will fail until ${a.name} logs in once elsewhere (dashboard, AFP, ssh) or the admin resets the password`);
+  }
   if (a.must_change_password) {
     add('must_change', 'fail', 'the password must be changed first: the next login answers must_change_password (change it on the dashboard or with nasauth user passwd)');
   }

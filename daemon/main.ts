@@ -14,6 +14,8 @@ import { PamSocket } from './pam-socket';
 import { QuerySocket } from './query-socket';
 import { Store } from './store';
 import { VERSION } from './version';
+import { Upstream } from './upstream/upstream';
+import { upstreamDoctorHook } from './upstream/doctor';
 
 interface Surface { close(): Promise<void> }
 
@@ -66,7 +68,15 @@ export async function main(argv = process.argv.slice(2)) {
       'nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd admin)\n\n');
   }
 
-  const admin = new AdminSocket(auth, VERSION);
+  // following a directory (docs/directory.md); restart to turn it on or off
+  let upstream: Upstream | null = null;
+  if (cfg.upstream.enabled) {
+    try { upstream = new Upstream(auth, store, log); } catch (e) { die(2, `upstream: ${(e as Error).message}`); }
+    auth.upstream = upstream;
+  }
+  const admin = new AdminSocket(auth, VERSION, () => (upstream ? { upstream: upstream.status() } : {}));
+  admin.upstream = upstream;
+  if (upstream) admin.doctorHooks.push(upstreamDoctorHook(upstream, () => auth.config.upstream.offline.lifetime_seconds, () => auth.now()));
   if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
   query.portal.doctorHooks = admin.doctorHooks;
@@ -92,6 +102,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
+  upstream?.start();
   log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accounts().length, sockets: socketPaths }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
 
@@ -102,6 +113,7 @@ export async function main(argv = process.argv.slice(2)) {
     log.info({ event: 'stopping', signal: sig }, 'draining');
     const force = setTimeout(() => { log.warn('drain timed out; exiting'); finish(1); }, 5000);
     force.unref();
+    upstream?.stop();
     await Promise.all(surfaces.map((s) => s.close().catch(() => undefined)));
     finish(0);
   };
@@ -118,7 +130,9 @@ export async function main(argv = process.argv.slice(2)) {
     try {
       const next = loadConfig(file);
       const moved = ['admin', 'query', 'pam', 'pam_priv', 'ldap'].filter((k) => (next.sockets as never)[k]['path'] !== (cfg.sockets as never)[k]['path']);
+      if (next.upstream.enabled !== cfg.upstream.enabled) moved.push('upstream.enabled');
       auth.reload(next);
+      if (upstream && next.upstream.enabled) upstream.reload(next);
       log.level = next.log.level;
       auth.auditLog.level = next.log.level;
       log.info({ event: 'reloaded', restart_needed_for: moved.length ? moved.map((k) => `sockets.${k}.path`) : undefined }, 'configuration reloaded');

@@ -34,14 +34,42 @@ export interface Account {
   lockout_until: number | null; // ms since epoch; persisted only when a lockout starts
   created_at: number;
   version: number; // bumped by every change; the cache is tied to it
+  /** absent: a local account; 'directory': followed from the upstream directory (daemon/upstream/) */
+  source?: 'directory';
+  upstream?: UpstreamMark;
 }
-export interface Group { name: string; gid: number; members: string[]; version: number }
+/** What nasauth remembers of a directory account (docs/directory.md). Times in ms since epoch. */
+export interface UpstreamMark {
+  dn: string;
+  /** the directory last confirmed the account (an online login or a refresh found it) */
+  seen_at: number;
+  /** the directory last accepted a password of this account (a bind as the user) */
+  verified_at: number | null;
+  /** where the NT hash in verifiers.nt comes from */
+  nt_from: 'directory' | 'login' | null;
+  /** fingerprint of the directory's sambaNTPassword last taken, to see it change */
+  nt_seen: string | null;
+  /** the directory's sambaPwdLastSet / pwdChangedTime last seen, to see a password change */
+  pwd_changed: string | null;
+  /** the directory says the account is disabled */
+  disabled: boolean;
+  /** a refresh no longer found the account */
+  removed_at: number | null;
+}
+export interface Group {
+  name: string; gid: number; members: string[]; version: number;
+  /** absent: a local group; 'directory': followed from the upstream directory */
+  source?: 'directory';
+  dn?: string;
+}
 export interface StoreData {
   domain_sid: string;
   next_rid: number;
   generation: number;
   accounts: Record<string, Account>;
   groups: Record<string, Group>;
+  /** the last complete refresh from the upstream directory (ms since epoch) */
+  upstream_refreshed_at?: number;
 }
 
 const FORMAT = 'nasauth-store';

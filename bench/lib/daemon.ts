@@ -72,7 +72,7 @@ export function writeStore(stateDir: string, d: StoreData) {
 
 export interface BenchDaemon {
   dir: string; config: string; stateDir: string; nssDir: string;
-  query: string; pam: string; ldap: string; log: string;
+  query: string; pam: string; ldap: string; admin: string; log: string;
   pid: number; accounts: number;
   /** ms from spawn to ready (socket accepts and /v1/health answers) */
   readyMs: number;
@@ -95,6 +95,8 @@ export interface DaemonOptions {
   nodeArgs?: string[];
   /** extra environment of the daemon */
   env?: Record<string, string>;
+  /** ready when /v1/health says this many accounts (default: the store's); null: any number */
+  readyAccounts?: number | null;
 }
 
 /** Try to connect to a Unix socket; resolves true once it accepts. */
@@ -177,13 +179,14 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
   const gone = new Promise<void>((r) => proc.once('exit', () => { exited = true; r(); }));
   let readyMs: number;
   try {
-    readyMs = await waitReady(query, t0, o.readyTimeoutMs ?? 30_000, (b) => JSON.parse(b).accounts === accounts, () => !exited);
+    const want = o.readyAccounts === undefined ? accounts : o.readyAccounts;
+    readyMs = await waitReady(query, t0, o.readyTimeoutMs ?? 30_000, (b) => want === null || JSON.parse(b).accounts === want, () => !exited);
   } catch (e) {
     try { proc.kill('SIGKILL'); } catch { /* gone */ }
     throw new Error(`nasauthd did not become ready: ${(e as Error).message}\n${stderr.slice(-2000)}`);
   }
   return {
-    dir, config, stateDir, nssDir: join(dir, 'nss'), query, pam: join(run, 'pam.sock'), ldap: join(run, 'ldapi.sock'), log,
+    dir, config, stateDir, nssDir: join(dir, 'nss'), query, pam: join(run, 'pam.sock'), ldap: join(run, 'ldapi.sock'), admin: join(run, 'admin.sock'), log,
     pid: proc.pid!, accounts, readyMs,
     rss: () => rssKB(proc.pid!),
     async stop() {
