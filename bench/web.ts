@@ -139,7 +139,7 @@ export async function figure9(p: Params): Promise<FigureResult> {
     const b = stat(q);
     errors += web.errors + q.errors;
     rows.push({ what: `query socket: ${what}`, peer: true, median: fmtMs(b.p50), p99: fmtMs(b.p99), rate: fmtRate(b.rate), noise: `p50 ${range(b.p50s, fmtMs)}`, errors: q.errors });
-    rows.push({ what: `through nasauth-web: ${label} (${n} in a row, 1 conn)`, median: fmtMs(a.p50), p99: fmtMs(a.p99), rate: fmtRate(a.rate), noise: `p50 ${range(a.p50s, fmtMs)}`, ratio: `${fmtX(a.p50 / b.p50)} p50, +${fmtMs(a.p50 - b.p50)}`, errors: web.errors });
+    rows.push({ what: `through nasauth-web: ${label} (${n} in a row, 1 conn)`, median: fmtMs(a.p50), p99: fmtMs(a.p99), rate: fmtRate(a.rate), noise: `p50 ${range(a.p50s, fmtMs)}`, ratio: `${fmtX(a.p50 / b.p50)} p50, ${a.p50 >= b.p50 ? '+' : '−'}${fmtMs(Math.abs(a.p50 - b.p50))}`, errors: web.errors });
     for (const x of [...web.samples, ...q.samples]) notes.push(`wrong answer (${label}): ${x}`);
   };
   pair('sign-in, cache miss (scrypt log_n 14)', s.missWeb, s.missQuery, 'POST /v1/sessions, cache miss', nMiss);
