@@ -73,7 +73,25 @@ export class AdminSocket {
       if (!src || typeof src !== 'object' || !['passwd', 'shadow', 'group', 'smb', 'meta'].every((k) => Array.isArray((src as unknown as Record<string, unknown>)[k]))) {
         throw new HttpError(400, 'bad_request', '"sources" must hold passwd, shadow, group, smb and meta lists (as the CLI sends them)');
       }
-      return send(res, 200, { report: await a.importAccounts(src, { dryRun: b.dry_run === true, overwrite: b.overwrite === true }, actor) });
+      const map = (k: string, num: boolean): Record<string, string> | Record<string, number> | undefined => {
+        const v = b[k];
+        if (v === undefined) return undefined;
+        if (!v || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length > 10000) throw new HttpError(400, 'bad_request', `"${k}" must be an object of old name → ${num ? 'number' : 'new name'}`);
+        for (const [old, x] of Object.entries(v as Record<string, unknown>)) {
+          if (old.length > 256 || (num ? !(typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 2 ** 31) : !(typeof x === 'string' && x.length <= 64))) {
+            throw new HttpError(400, 'bad_request', `"${k}.${old.slice(0, 64)}" must be ${num ? 'a uid (a whole number)' : 'a name'}`);
+          }
+        }
+        return Object.assign(Object.create(null), v);
+      };
+      if (b.owner !== undefined && (typeof b.owner !== 'string' || b.owner.length > 256)) throw new HttpError(400, 'bad_request', '"owner" must be an account name');
+      return send(res, 200, {
+        report: await a.importAccounts(src, {
+          dryRun: b.dry_run === true, overwrite: b.overwrite === true, owner: b.owner as string | undefined,
+          rename: map('rename', false) as Record<string, string> | undefined, uid: map('uid', true) as Record<string, number> | undefined,
+          renameGroup: map('rename_group', false) as Record<string, string> | undefined,
+        }, actor),
+      });
     }
     if (kind === 'users') {
       if (!name && m === 'GET') return send(res, 200, { users: a.userViews() });

@@ -15,13 +15,17 @@ import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
 import { REASONS, type Reason } from './reasons';
-import { Store, type Account, type Group, type Role, type StoreData } from './store';
+import { Store, ntConfirmed, type Account, type Group, type Role, type StoreData } from './store';
 import { type NewSession, type Session, Sessions } from './sessions';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
-import { planImport, type ImportReport } from './import';
+import { EMPTY_NT_HASH, ntHash } from './password';
+import { SystemAccounts, type Db, type SystemEntry } from './system-accounts';
+import { emptyContext, importKeys, planImport, type ImportChoices, type ImportContext, type ImportReport } from './import';
+import { identify, parseLegacy, verifyLegacy } from './crypt';
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Sources } from './import-parse';
-import { identify } from './crypt';
 import type { UpstreamHooks } from './upstream/hooks';
 
 export type Channel = 'query' | 'pam' | 'ldap' | 'admin' | 'cli';
@@ -64,6 +68,10 @@ export interface AccountInput {
 export interface AccountView extends Profile {
   enabled: boolean; rid: number; verifier: string; nt_hash: boolean;
   locked_until: string | null; created_at: string; version: number;
+  /** false while an imported NT hash has not been confirmed by a plaintext login (SMB may refuse) */
+  nt_confirmed: boolean;
+  /** the only password held is the empty one (an old system's), which nasauth never accepts */
+  password_empty: boolean;
   /** a directory account's state (daemon/upstream/), for the CLI and the web page */
   directory?: { dn: string; seen_at: string; verified_at: string | null; nt_from: string | null; disabled: boolean; removed_at: string | null };
 }
@@ -109,6 +117,8 @@ export class Authority {
   readonly verifier: Verifier;
   /** the web page's sessions (daemon/sessions.ts), bound to (rid, version) */
   readonly sessions: Sessions;
+  /** the system's own users and groups (NSS outside nasauth): names and ids a NAS account must not take */
+  readonly system: SystemAccounts;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
   /** The last few refusals per existing account, for `nasauth doctor` (bounded). */
   readonly recent = new Map<string, Array<{ at: number; service: string; source: string; reason: Reason }>>();
@@ -128,6 +138,7 @@ export class Authority {
     this.sessions = new Sessions(cfg.sessions, now);
     const prev = store.onChange;
     store.onChange = (d) => { prev(d); this.changed(); };
+    this.system = new SystemAccounts('/etc', (e) => (e.db === 'passwd' ? this.store.account(e.name)?.uid : this.store.group(e.name)?.gid) === e.id);
   }
 
   get config(): Config { return this.cfg; }
@@ -202,6 +213,10 @@ export class Authority {
    */
   private async prove(req: AuthRequest): Promise<{ account: Account; cached: boolean } | Decision> {
     const name = lookupName(req.user) ?? `\0invalid:${req.user.slice(0, 40)}`;
+    // An empty password is never a login, whatever a verifier would say (an imported NT
+    // hash of "" would say yes): refused before any verifier runs, for every name alike.
+    // It is not counted as a failure: it guesses nothing, and clients probe with it.
+    if (req.password.length === 0) return this.decide('bad_credentials');
     const gate = this.limiter.gate(name, req.source);
     let acct = name.startsWith('\0') ? undefined : this.store.account(name);
     const persisted = this.lockedUntil(acct);
@@ -216,8 +231,9 @@ export class Authority {
       if (round === PROVE_ROUNDS) return this.decide('busy', { retry_after: 1 }, 'the account changed while the password was checked; try again');
       if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
       let result: 'ok' | 'bad' | 'none';
+      const proof: { by?: 'scrypt' | 'legacy' | 'nt' } = {};
       try {
-        result = await this.verifier.check(acct?.verifiers, req.password);
+        result = await this.verifier.check(acct?.verifiers, req.password, proof);
       } catch (e) {
         if (e instanceof BusyError) return this.decide('busy', { retry_after: 1 });
         throw e;
@@ -226,16 +242,16 @@ export class Authority {
       const now = this.sameAccount(acct);
       if (!now) break; // deleted, or the name is another account now: not proven
       if (now.version !== acct.version) { acct = now; continue; }
-      const up = await this.upgradeIfNeeded(now, req.password);
-      if (!up) { // changed while the new verifier was made: judge again
+      const upgraded = await this.upgradeIfNeeded(now, req.password, proof.by);
+      if (!upgraded) { // changed while the new verifier was made: judge again
         const again = this.sameAccount(now);
         if (!again) break;
         acct = again;
         continue;
       }
       this.limiter.success(name);
-      this.cache.put(up.rid, up.name, req.password, up.version);
-      return { account: up, cached: false };
+      this.cache.put(upgraded.rid, upgraded.name, req.password, upgraded.version);
+      return { account: upgraded, cached: false };
     }
     const lockStarts = this.limiter.fail(name, req.source);
     if (lockStarts !== null) {
@@ -258,16 +274,23 @@ export class Authority {
   }
 
   /**
-   * Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. Returns
-   * the account as upgraded (or as it was, when nothing needed doing or the upgrade
-   * failed), or null when the account changed while the new verifier was made (then
-   * nothing is written: it may be another account with the same name by now).
+   * Lazy upgrade: a legacy or outdated verifier is replaced after a proven login. The
+   * plaintext also settles an imported NT hash: kept and marked confirmed when it matches,
+   * replaced (and logged) when it does not (an old Samba made some from the wrong bytes);
+   * when the NT hash proved the password, a shadow hash that disagreed is replaced too.
+   * Returns the account as upgraded (or as it was, when nothing needed doing or the
+   * upgrade failed), or null when the account changed while the new verifier was made
+   * (then nothing is written: it may be another account with the same name by now).
    */
-  private async upgradeIfNeeded(a: Account, pw: Uint8Array): Promise<Account | null> {
-    if (!this.verifier.outdated(a.verifiers)) return a;
-    let v;
+  private async upgradeIfNeeded(a: Account, pw: Uint8Array, by?: 'scrypt' | 'legacy' | 'nt'): Promise<Account | null> {
+    const outdated = this.verifier.outdated(a.verifiers);
+    if (!outdated && ntConfirmed(a)) return a;
+    const fresh = ntHash(pw).toString('hex').toUpperCase();
+    const ntWrong = !!a.verifiers.nt && a.verifiers.nt !== fresh;
+    const legacyWrong = by === 'nt' && !!a.verifiers.legacy;
+    let v: { scrypt: string; nt: string };
     try {
-      v = await this.verifier.make(pw);
+      v = outdated ? await this.verifier.make(pw) : { scrypt: a.verifiers.scrypt!, nt: fresh };
     } catch (e) {
       this.log.error({ user: a.name, err: (e as Error).message }, 'verifier upgrade failed; login allowed with the old verifier');
       return a;
@@ -277,10 +300,14 @@ export class Authority {
         const x = d.accounts[a.name];
         if (!x || x.rid !== a.rid || x.version !== a.version) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
+        x.nt_confirmed = true;
         x.version += 1;
         return x;
       });
-      this.log.info({ audit: 'verifier_upgrade', user: a.name });
+      if (outdated) this.log.info({ audit: 'verifier_upgrade', user: a.name });
+      if (ntWrong) this.log.warn({ audit: 'nt_hash_replaced', user: a.name, why: `the ${by === 'legacy' ? 'shadow hash' : 'password hash'} proved the password and the imported NT hash did not match it (an old Samba may have made it from the wrong bytes); SMB now takes the proven password` }, `${a.name}: stale NT hash replaced`);
+      else if (a.verifiers.nt) this.log.info({ audit: 'nt_hash_confirmed', user: a.name }, `${a.name}: imported NT hash confirmed by a plaintext login`);
+      if (legacyWrong) this.log.warn({ audit: 'legacy_hash_replaced', user: a.name, why: 'the NT hash proved the password and the imported shadow hash did not match it' }, `${a.name}: stale shadow hash replaced`);
       return upgraded;
     } catch (e) {
       if (e instanceof Changed) return null;
@@ -421,6 +448,7 @@ export class Authority {
         refused = opts.allow?.(x) ?? null;
         if (refused) throw new Changed();
         x.verifiers = { scrypt: v.scrypt, nt: v.nt };
+        if (x.nt_confirmed !== undefined) x.nt_confirmed = true;
         x.password_changed_at = this.now();
         x.must_change_password = opts.mustChange ?? false;
         x.lockout_until = null;
@@ -536,6 +564,8 @@ export class Authority {
       locked_until: a.lockout_until && a.lockout_until > this.now() ? new Date(a.lockout_until).toISOString() : null,
       created_at: new Date(a.created_at).toISOString(),
       version: a.version,
+      nt_confirmed: ntConfirmed(a),
+      password_empty: a.verifiers.nt === EMPTY_NT_HASH,
       ...(a.upstream ? {
         directory: {
           dn: a.upstream.dn, seen_at: new Date(a.upstream.seen_at).toISOString(),
@@ -684,10 +714,35 @@ export class Authority {
     }
   }
 
-  private freeUid(d: StoreData): number {
-    const used = new Set(Object.values(d.accounts).map((a) => a.uid));
-    for (let u = this.cfg.accounts.uid_min; u <= this.cfg.accounts.uid_max; u++) if (!used.has(u)) return u;
-    throw new NasauthError('NASAUTH_UID_CONFLICT', `no free uid left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
+  /** Refuse a name or id the system already resolves outside nasauth (NSS). */
+  private async checkSystem(db: Db, name: string | null, id: number | null, known?: SystemEntry | null): Promise<void> {
+    const why = known === undefined ? await this.system.clash(db, name, id)
+      : known ? `the system already has a ${db === 'passwd' ? 'user' : 'group'} "${name}" (${db === 'passwd' ? 'uid' : 'gid'} ${known.id}, from ${known.source === 'files' ? `/etc/${db}` : `NSS source ${known.source}`}), and it would win over a NAS ${db === 'passwd' ? 'user' : 'group'} of that name` : null;
+    if (!why) return;
+    const idClash = name === null || !why.startsWith('the system already has');
+    const what = db === 'passwd' ? 'account' : 'group';
+    throw new NasauthError(idClash ? 'NASAUTH_UID_CONFLICT' : 'NASAUTH_EXISTS',
+      `${why}: choose another ${idClash ? (db === 'passwd' ? 'uid' : 'gid') : `${what} name`}`, idClash ? (db === 'passwd' ? 'uid' : 'gid') : 'name');
+  }
+
+  /**
+   * The lowest id from uid_min that neither the store (`used`) nor the system has. With
+   * `name`, that name is checked in the same NSS round trip (one getent per source).
+   */
+  async freeSystemId(db: Db, used: Set<number>, name?: string): Promise<number> {
+    const { uid_min: lo, uid_max: hi } = this.cfg.accounts;
+    let u = lo;
+    let first = true;
+    while (u <= hi) {
+      const batch: number[] = [];
+      for (; u <= hi && batch.length < 32; u++) if (!used.has(u)) batch.push(u);
+      const found = await this.system.lookupMany(db, [...(first && name !== undefined ? [name] : []), ...batch]);
+      if (first && name !== undefined) await this.checkSystem(db, name, null, found.get(name) ?? null);
+      first = false;
+      const free = batch.find((x) => !found.has(x));
+      if (free !== undefined) return free;
+    }
+    throw new NasauthError('NASAUTH_UID_CONFLICT', `no free ${db === 'passwd' ? 'uid' : 'gid'} left in ${this.cfg.accounts.uid_min}-${this.cfg.accounts.uid_max}`);
   }
 
   async addUser(input: AccountInput, password: Uint8Array | null, actor: string): Promise<Account> {
@@ -702,10 +757,15 @@ export class Authority {
       if (problems.length) throw new NasauthError('NASAUTH_PASSWORD_POLICY', `the password needs ${problems.join('; ')}`, 'password');
     }
     if (this.store.account(name)) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
-    const v = password ? await this.verifier.make(password) : {};
+    if (input.uid !== undefined) this.checkUid(input.uid);
+    // the NSS round trip (a getent per source) runs while the password is hashed
+    const pick = input.uid !== undefined
+      ? this.checkSystem('passwd', name, input.uid).then(() => input.uid as number)
+      : this.freeSystemId('passwd', new Set(this.store.accounts().map((a) => a.uid)), name);
+    const [picked, v] = await Promise.all([pick, password ? this.verifier.make(password) : Promise.resolve({})]);
     const acct = await this.store.mutate((d) => {
       if (d.accounts[name]) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
-      const uid = input.uid ?? this.freeUid(d);
+      const uid = picked;
       this.checkUid(uid);
       if (Object.values(d.accounts).some((a) => a.uid === uid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${uid} is already used by another account`, 'uid');
       const groups = input.groups ?? [];
@@ -776,7 +836,10 @@ export class Authority {
       }
     }
     if ('services' in patch) upd.services = this.checkServices(patch.services);
-    if ('uid' in patch) this.checkUid(patch.uid);
+    if ('uid' in patch) {
+      this.checkUid(patch.uid);
+      if (this.store.account(name)?.uid !== patch.uid) await this.checkSystem('passwd', null, patch.uid as number);
+    }
     for (const k of ['uid', 'gid'] as const) {
       if (k in patch) {
         const v = patch[k];
@@ -833,18 +896,20 @@ export class Authority {
 
   async addGroup(name: string, gid: number | undefined, actor: string): Promise<Group> {
     checkName(name, 'group');
+    if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
     for (const [svc, sg] of Object.entries(this.cfg.service_groups)) {
       if (sg.name === name) throw new NasauthError('NASAUTH_EXISTS', `"${name}" is the group nasauth renders for the ${svc} service (config service_groups.${svc}); choose another name`, 'name');
       if (gid !== undefined && sg.gid === gid) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} belongs to the ${svc} service group (config service_groups.${svc})`, 'gid');
     }
-    const reserved = new Set(Object.values(this.cfg.service_groups).map((sg) => sg.gid));
+    const reserved = Object.values(this.cfg.service_groups).map((sg) => sg.gid);
+    if (this.store.group(name)) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
+    if (gid !== undefined) await this.checkSystem('group', name, gid);
+    const picked = gid ?? await this.freeSystemId('group', new Set([...this.store.groups().map((x) => x.gid), ...reserved]), name);
     const g = await this.store.mutate((d) => {
       if (d.groups[name]) throw new NasauthError('NASAUTH_EXISTS', `a group named "${name}" already exists`, 'name');
       const used = new Set(Object.values(d.groups).map((x) => x.gid));
-      let id = gid ?? this.cfg.accounts.uid_min;
-      if (gid !== undefined && (!Number.isInteger(gid) || gid < 1 || gid > 2 ** 31 - 2)) throw new NasauthError('NASAUTH_INVALID_FIELD', 'gid must be a positive integer', 'gid');
-      if (gid !== undefined && used.has(gid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${gid} is already used`, 'gid');
-      while (used.has(id) || reserved.has(id)) id++;
+      const id = picked;
+      if (used.has(id)) throw new NasauthError('NASAUTH_UID_CONFLICT', `gid ${id} is already used${gid === undefined ? ' (taken meanwhile: try again)' : ''}`, 'gid');
       const grp: Group = { name, gid: id, members: [], version: 1 };
       d.groups[name] = grp;
       return grp;
@@ -873,18 +938,85 @@ export class Authority {
   }
 
   /**
+   * What the system has (NSS outside nasauth) for every name and id an import may use,
+   * free ids for the choices it makes itself, and which shadow hashes are hashes of the
+   * empty password: resolved here, asynchronously, so that the plan stays pure.
+   */
+  /** Up to `count` ids from uid_min that neither the store nor the system has (one getent per source and batch). */
+  private async freeSystemIds(db: Db, used: Set<number>, count: number): Promise<number[]> {
+    const out: number[] = [];
+    const { uid_min: lo, uid_max: hi } = this.cfg.accounts;
+    let u = lo;
+    while (u <= hi && out.length < count) {
+      const batch: number[] = [];
+      for (; u <= hi && batch.length < Math.max(32, count * 2); u++) if (!used.has(u)) batch.push(u);
+      const found = await this.system.lookupMany(db, batch);
+      for (const x of batch) if (!found.has(x) && out.length < count) out.push(x);
+    }
+    return out;
+  }
+
+  private async importContext(src: Sources, choices: ImportChoices): Promise<ImportContext> {
+    const ctx = emptyContext();
+    const keys = importKeys(src, choices);
+    const dflt = this.cfg.accounts.default_gid; // the NAS default group is the system's (e.g. users, gid 100) on purpose
+    const users = await this.system.lookupMany('passwd', [...keys.names, ...keys.uids]);
+    const groups = await this.system.lookupMany('group', [...keys.groups, ...keys.gids, dflt]);
+    for (const n of keys.names) { const e = users.get(n); if (e) ctx.sysUsers.set(n, e.id); }
+    for (const u of keys.uids) { const e = users.get(u); if (e && this.store.account(e.name)?.uid !== u) ctx.sysUids.set(u, e.name); }
+    for (const n of keys.groups) { const e = groups.get(n); if (e && !this.store.group(n)) ctx.sysGroups.set(n, e.id); }
+    for (const g of [...keys.gids, dflt]) { const e = groups.get(g); if (e && this.store.group(e.name)?.gid !== g) ctx.sysGids.set(g, e.name); }
+    const usedU = new Set(this.store.accounts().map((a) => a.uid));
+    const usedG = new Set(this.store.groups().map((g) => g.gid));
+    const wantU = src.passwd.length + src.smb.length;
+    const wantG = src.group.length;
+    ctx.freeUids = await this.freeSystemIds('passwd', usedU, wantU);
+    ctx.freeGids = await this.freeSystemIds('group', usedG, wantG);
+    // a shadow hash of "" would never log in (the authority refuses ""), but the report
+    // and doctor must not call it a password: one verification each, off the event loop,
+    // for the hash kinds that cost milliseconds. yescrypt and costly sha-crypt/bcrypt
+    // settings are not checked (a second or more each on the device: minutes for a whole
+    // NAS); such an account is still refused "" at every login.
+    const cheap = (h: string) => {
+      const k = identify(h);
+      if (k === 'md5-crypt') return true;
+      if (k === 'sha256-crypt' || k === 'sha512-crypt') return Number(/^\$[56]\$rounds=(\d+)\$/.exec(h)?.[1] ?? 5000) <= 10000;
+      if (k === 'bcrypt') return Number(/^\$2[aby]\$(\d\d)\$/.exec(h)?.[1] ?? 99) <= 8;
+      return false;
+    };
+    for (const sh of src.shadow) {
+      const h = sh.hash.replace(/^!+/, '');
+      if (!identify(h) || 'error' in parseLegacy(h) || !cheap(h)) continue;
+      try { if (await this.verifier.pool.run(() => verifyLegacy(h, Buffer.alloc(0)))) ctx.emptyLegacy.add(sh.name); } catch { /* busy: the hash is kept; "" is refused anyway */ }
+    }
+    return ctx;
+  }
+
+  /**
    * Import an old system's accounts (parsed sources) in one durable change, or only
    * report what would happen (dryRun). The plan is made inside the store's serialised
    * change, against the state it applies to.
    */
-  async importAccounts(src: Sources, opts: { dryRun: boolean; overwrite: boolean }, actor: string): Promise<ImportReport> {
+  async importAccounts(src: Sources, opts: { dryRun: boolean; overwrite: boolean } & ImportChoices, actor: string): Promise<ImportReport> {
     const now = this.now();
-    if (opts.dryRun) return planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now }).report;
-    const first = planImport(src, this.store.snapshot, this.cfg, { overwrite: opts.overwrite, now });
+    const choices: ImportChoices = { rename: opts.rename, uid: opts.uid, renameGroup: opts.renameGroup, owner: opts.owner };
+    const ctx = await this.importContext(src, choices);
+    const planOpts = { overwrite: opts.overwrite, now, ...choices };
+    if (opts.dryRun) return planImport(src, this.store.snapshot, this.cfg, planOpts, ctx).report;
+    const first = planImport(src, this.store.snapshot, this.cfg, planOpts, ctx);
     if (!first.accounts.length && !first.groups.length) return first.report;
+    let carried: string | null = null;
     const report = await this.store.mutate((d) => {
-      const plan = planImport(src, d, this.cfg, { overwrite: opts.overwrite, now });
+      const plan = planImport(src, d, this.cfg, planOpts, ctx);
+      for (const old of plan.remove) {
+        // the first-start admin, carried over under the old owner's name (same rid)
+        const rid = d.accounts[old]?.rid;
+        const now2 = plan.accounts.find((a) => a.rid === rid)?.name;
+        delete d.accounts[old];
+        if (now2) for (const g of Object.values(d.groups)) if (g.members.includes(old)) { g.members = g.members.map((m) => (m === old ? now2 : m)); g.version += 1; }
+      }
       for (const a of plan.accounts) {
+        if (a.first_start) delete a.first_start;
         d.accounts[a.name] = a;
         d.next_rid = Math.max(d.next_rid, a.rid + 1);
       }
@@ -895,20 +1027,65 @@ export class Authority {
           if (a && !a.groups.includes(g.name)) { a.groups = [...a.groups, g.name].sort(); a.version += 1; }
         }
       }
+      carried = plan.report.owner.carried_onto ?? null;
       return plan.report;
     });
-    for (const a of report.accounts) {
-      const rid = a.outcome === 'update' ? this.store.account(a.name)?.rid : undefined;
-      if (rid !== undefined) this.cache.forget(rid);
+    const forget = (n: string) => { const rid = this.store.account(n)?.rid; if (rid !== undefined) this.cache.forget(rid); };
+    for (const a of report.accounts) if (a.outcome === 'update') forget(a.as ?? a.name);
+    if (carried) {
+      forget(carried);
+      // the one-time password no longer works: its file goes, as when it is changed
+      try { unlinkSync(join(this.cfg.state_dir, 'initial-admin-password')); } catch { /* none */ }
+      this.log.info({ audit: 'owner_carried_over', user: report.owner.name, onto: carried, by: actor });
     }
     this.log.info({ audit: 'import', by: actor, ...report.summary });
     return report;
   }
 
-  /** The first start: an admin with a random one-time password that must be changed. */
+  /**
+   * A store written before empty passwords were refused may hold the NT hash of "" (an
+   * import) or scrypt + NT hash of "" (the first login with it stored them). Remove them
+   * at start, so smbd is never handed a hash that takes an empty password; the account
+   * then has no usable password until the admin sets one (doctor says so).
+   */
+  async removeEmptyPasswords(): Promise<string[]> {
+    const hit = (a: Account) => a.verifiers.nt === EMPTY_NT_HASH;
+    if (!this.store.accounts().some(hit)) return [];
+    const names = await this.store.mutate((d) => {
+      const out: string[] = [];
+      for (const a of Object.values(d.accounts)) {
+        if (!hit(a)) continue;
+        // scrypt is always made together with the NT hash of the same password
+        a.verifiers = a.verifiers.legacy ? { legacy: a.verifiers.legacy } : {};
+        a.version += 1;
+        out.push(a.name);
+      }
+      return out;
+    });
+    for (const n of names) {
+      const rid = this.store.account(n)?.rid;
+      if (rid !== undefined) this.cache.forget(rid);
+      this.log.warn({ audit: 'empty_password_removed', user: n }, `${n} had an empty password (from an old import): removed; the admin must set a password`);
+    }
+    return names;
+  }
+
+  /**
+   * The first start: an admin (first_start.admin_name) with a random one-time password
+   * that must be changed. Refused (NasauthError) when the system already has that name.
+   */
   async createFirstAdmin(): Promise<string> {
     const pw = randomBytes(12).toString('base64url');
-    await this.addUser({ name: 'admin', role: 'admin', full_name: 'Administrator', must_change_password: true }, Buffer.from(pw), 'first-start');
+    const name = this.cfg.first_start.admin_name;
+    try {
+      await this.addUser({ name, role: 'admin', full_name: 'Administrator', must_change_password: true }, Buffer.from(pw), 'first-start');
+    } catch (e) {
+      if (e instanceof NasauthError && (e.code === 'NASAUTH_EXISTS' || e.code === 'NASAUTH_INVALID_NAME')) {
+        throw new NasauthError(e.code, `first start: the admin account "${name}" was not created: ${e.message}. Set first_start.admin_name in the configuration to a free name and restart, or add an admin as root: nasauth user add NAME --role admin`);
+      }
+      throw e;
+    }
+    await this.store.mutate((d) => { const a = d.accounts[name]; if (a) a.first_start = true; });
     return pw;
   }
 }

@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { loadConfig } from './config';
 import { ImportSourceError, readSources } from './import-parse';
 import type { ImportReport } from './import';
-import type { Diagnosis } from './doctor';
+import { renderAll, renderDiagnosis, type Diagnosis } from './doctor-render';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
@@ -28,9 +28,12 @@ usage: nasauth [--config FILE | --socket PATH] [--json] COMMAND ...
   service allow USER SERVICE | service deny USER SERVICE
   unlock USER
   status
-  import --from DIR [--dry-run] [--overwrite]   accounts from an old system (docs/import.md)
-  doctor USER [SERVICE]    why USER cannot log in (to SERVICE), store by store; exit 0 when all is well
-  doctor --all [SERVICE]   one line per account
+  import --from DIR [--dry-run] [--overwrite] [--owner NAME] [--rename OLD=NEW]... [--uid NAME=N]...
+                [--rename-group OLD=NEW]...   accounts from an old system (docs/import.md)
+  doctor USER [SERVICE] [--verbose]   why USER cannot log in (to SERVICE), in plain words, each
+                           with its fix; --verbose adds the technical detail; exit 0 when nothing
+                           is broken (an account switched off on purpose is not broken)
+  doctor --all [SERVICE]   one line per account; exit 0 when every account is as the admin intended
   directory                the directory this NAS follows: reachable?, last refresh, name clashes
   directory refresh        read every directory user and group now (docs/directory.md)
 
@@ -45,13 +48,16 @@ class UsageError extends Error {}
 
 interface Reply { status: number; body: Record<string, unknown> }
 
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
+/** an import verifies each shadow hash once against the empty password: minutes on an old ARM box with many yescrypt hashes */
+const IMPORT_TIMEOUT_MS = 15 * 60_000;
+
+function call(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<Reply> {
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request({
       socketPath, method, path,
       headers: { 'content-type': 'application/json', 'x-nasauth-actor': actor(), ...(data ? { 'content-length': data.length } : {}) },
-      timeout: 30_000,
+      timeout: timeoutMs,
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
@@ -61,7 +67,7 @@ function call(socketPath: string, method: string, path: string, body?: unknown):
         catch { reject(new Error('the daemon sent a reply that is not JSON')); }
       });
     });
-    req.on('timeout', () => req.destroy(new Error('the daemon did not answer within 30 s')));
+    req.on('timeout', () => req.destroy(new Error(`the daemon did not answer within ${timeoutMs / 1000} s`)));
     req.on('error', reject);
     req.end(data);
   });
@@ -149,7 +155,9 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       role: { type: 'string' }, email: { type: 'string' }, 'no-email': { type: 'boolean' }, 'full-name': { type: 'string' },
-      uid: { type: 'string' }, gid: { type: 'string' }, services: { type: 'string' }, groups: { type: 'string' },
+      uid: { type: 'string', multiple: true }, gid: { type: 'string' },
+      rename: { type: 'string', multiple: true }, 'rename-group': { type: 'string', multiple: true }, owner: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' }, services: { type: 'string' }, groups: { type: 'string' },
       disabled: { type: 'boolean' }, enable: { type: 'boolean' }, disable: { type: 'boolean' },
       from: { type: 'string' }, all: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, overwrite: { type: 'boolean' },
       'must-change': { type: 'boolean' }, 'no-must-change': { type: 'boolean' }, 'no-password': { type: 'boolean' },
@@ -187,7 +195,21 @@ export async function run(argv: string[]): Promise<number> {
         if (e instanceof ImportSourceError) { process.stderr.write(`nasauth: import: ${e.message}; nothing was imported\n`); return EXIT.refused; }
         throw e;
       }
-      r = await call(socket, 'POST', '/v1/admin/import', { sources, dry_run: !!g['dry-run'], overwrite: !!g.overwrite });
+      const pairs = (opt: string, vals: string[] | undefined, num: boolean) => {
+        if (!vals) return undefined;
+        const o: Record<string, string | number> = {};
+        for (const v of vals) {
+          const i = v.indexOf('=');
+          if (i <= 0 || i === v.length - 1) throw new UsageError(`--${opt} ${v}: expected OLD=${num ? 'N' : 'NEW'}`);
+          o[v.slice(0, i)] = num ? num_(v.slice(i + 1), `--${opt} ${v}`) : v.slice(i + 1);
+        }
+        return o;
+      };
+      const num_ = (s: string, what: string) => num(s, what) as number;
+      r = await call(socket, 'POST', '/v1/admin/import', {
+        sources, dry_run: !!g['dry-run'], overwrite: !!g.overwrite, ...(g.owner ? { owner: g.owner } : {}),
+        rename: pairs('rename', g.rename, false), uid: pairs('uid', g.uid, true), rename_group: pairs('rename-group', g['rename-group'], false),
+      }, IMPORT_TIMEOUT_MS);
       show = 'import';
       break;
     }
@@ -199,7 +221,7 @@ export async function run(argv: string[]): Promise<number> {
       if (g.role) body.role = g.role;
       if (g.email !== undefined) body.email = g.email;
       if (g['full-name'] !== undefined) body.full_name = g['full-name'];
-      if (g.uid) body.uid = num(g.uid, '--uid');
+      if (g.uid) body.uid = num(g.uid.at(-1), '--uid');
       if (g.gid) body.gid = num(g.gid, '--gid');
       if (g.services !== undefined) body.services = list(g.services);
       if (g.groups !== undefined) body.groups = list(g.groups);
@@ -220,7 +242,7 @@ export async function run(argv: string[]): Promise<number> {
       if (g.disable) body.enabled = false;
       if (g['must-change']) body.must_change_password = true;
       if (g['no-must-change']) body.must_change_password = false;
-      if (g.uid) body.uid = num(g.uid, '--uid');
+      if (g.uid) body.uid = num(g.uid.at(-1), '--uid');
       if (g.gid) body.gid = num(g.gid, '--gid');
       if (g.services !== undefined) body.services = list(g.services);
       if (g.groups !== undefined) body.groups = list(g.groups);
@@ -285,16 +307,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     case 'import': printImport(b.report as ImportReport, !!g['dry-run']); break;
     case 'doctor':
-      if (b.diagnosis) {
-        const dg = b.diagnosis as Diagnosis;
-        for (const c of dg.checks) process.stdout.write(`${c.level === 'ok' ? ' ok ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.text}\n`);
-        process.stdout.write(dg.ok ? `${dg.user} can log in${dg.service ? ` to ${dg.service}` : ''}, as far as nasauth can tell\n` : `${dg.user} cannot log in${dg.service ? ` to ${dg.service}` : ''}: see FAIL above\n`);
-      } else {
-        for (const dg of b.diagnoses as Diagnosis[]) {
-          const bad = dg.checks.filter((c) => c.level === 'fail').map((c) => c.text);
-          process.stdout.write(`${dg.user.padEnd(20)} ${dg.ok ? 'ok' : bad.join('; ')}\n`);
-        }
-      }
+      if (b.diagnosis) process.stdout.write(renderDiagnosis(b.diagnosis as Diagnosis, !!g.verbose));
+      else process.stdout.write(renderAll(b.diagnoses as Diagnosis[]));
       return doctorOk ? EXIT.ok : EXIT.refused;
     default: process.stdout.write('done\n');
   }
@@ -303,14 +317,20 @@ export async function run(argv: string[]): Promise<number> {
 
 function printImport(r: ImportReport, dry: boolean) {
   process.stdout.write(`${dry ? 'dry run: nothing was changed\n' : ''}sources: ${Object.entries(r.sources).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  if (r.owner) process.stdout.write(r.owner.name ? `old owner: ${r.owner.name} (${r.owner.why})${r.owner.carried_onto ? `, carried over onto the first-start admin "${r.owner.carried_onto}"` : ''}\n` : `old owner: none recognised (${r.owner.why})\n`);
   for (const a of r.accounts) {
-    const bits = [a.verifier, a.nt_hash === undefined ? undefined : a.nt_hash ? 'NT hash' : 'no NT hash', a.email ? `e-mail ${a.email}` : undefined].filter(Boolean);
+    const bits = [a.as ? `as ${a.as}` : undefined, a.uid !== undefined ? `uid ${a.uid}` : undefined, a.verifier, a.nt_hash === undefined ? undefined : a.nt_hash ? 'NT hash' : 'no NT hash', a.email ? `e-mail ${a.email}` : undefined].filter(Boolean);
     process.stdout.write(`${a.outcome.padEnd(9)} ${a.name.padEnd(20)} ${bits.join(', ')}\n`);
     for (const n of a.notes) process.stdout.write(`          - ${n}\n`);
   }
-  for (const g of r.groups) process.stdout.write(`${g.outcome.padEnd(9)} group ${g.name}${g.notes.length ? `: ${g.notes.join('; ')}` : ''}\n`);
+  for (const g of r.groups) process.stdout.write(`${g.outcome.padEnd(9)} group ${g.name}${g.as ? ` as ${g.as}` : ''}${g.gid !== undefined ? ` (gid ${g.gid})` : ''}${g.notes.length ? `: ${g.notes.join('; ')}` : ''}\n`);
   const s = r.summary;
   process.stdout.write(`${dry ? 'would ' : ''}create ${s.create}, update ${s.update}, unchanged ${s.unchanged}, skipped ${s.skip}\n`);
+  const lost = r.emails_not_carried ?? [];
+  if (lost.length) {
+    process.stdout.write(`e-mails NOT carried over (${lost.length}):\n`);
+    for (const l of lost) process.stdout.write(`          - ${l.name}: ${l.email} (${l.why})\n`);
+  } else process.stdout.write('every e-mail of the old system is carried over\n');
 }
 
 function printStatus(s: Record<string, any>) { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -37,7 +37,7 @@ export interface Config {
   roles: { admin: { default_services: string[] }; user: { default_services: string[] } };
   nss: { enabled: boolean; dir: string };
   integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
-  first_start: { create_admin: boolean };
+  first_start: { create_admin: boolean; admin_name: string };
   /** the account portal's sessions (daemon/sessions.ts) */
   sessions: { idle_seconds: number; absolute_seconds: number; max_per_account: number; max_total: number };
   upstream: UpstreamConfig;
@@ -133,7 +133,9 @@ integration:
   smb_conf: /etc/samba/smb.conf
   pam_dir: /etc/pam.d
   pam_services: { afp: netatalk, ssh: sshd, ftp: vsftpd }
-first_start: { create_admin: true }
+# the account made on the first start (one-time password); a firmware that already has a
+# system user of this name needs another one here
+first_start: { create_admin: true, admin_name: admin }
 # the web page's sign-in sessions (kept in memory only; a restart signs everybody out)
 sessions: { idle_seconds: 1800, absolute_seconds: 43200, max_per_account: 10, max_total: 1000 }
 # follow a directory (OpenLDAP, 389-DS, ...): docs/directory.md
@@ -251,7 +253,7 @@ const SCHEMA: Schema = obj({
     pam_dir: path,
     pam_services: { t: 'map', key: SERVICE_RE, of: { t: 'str', re: /^[A-Za-z0-9_.-]{1,64}$/, what: 'a PAM service name' } },
   }),
-  first_start: obj({ create_admin: bool }),
+  first_start: obj({ create_admin: bool, admin_name: { t: 'str', re: /^[a-z_][a-z0-9_.-]{0,31}$/, what: 'an account name (lower case letters, digits, _ . -)' } }),
   sessions: obj({ idle_seconds: int(60, 7 * 86400), absolute_seconds: int(60, 30 * 86400), max_per_account: int(1, 1000), max_total: int(1, 1_000_000) }),
   upstream: obj({
     enabled: bool,

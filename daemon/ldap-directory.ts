@@ -94,9 +94,6 @@ export class Directory {
     this.userBase = `ou=people,${suffix}`;
     this.groupBase = `ou=groups,${suffix}`;
     const sid = data.domain_sid;
-    const pol = cfg.password_policy;
-    const rl = cfg.rate_limit;
-    const lockMinutes = Math.max(1, Math.ceil(rl.lockout_seconds / 60));
 
     this.rootDse = entry('', {
       objectClass: ['top', 'nasauthRootDSE'],
@@ -111,24 +108,7 @@ export class Directory {
     this.add(entry(suffix, { objectClass: ['top', 'dcObject', 'organization'], dc, o: cfg.netbios_name }));
     this.add(entry(this.userBase, { objectClass: ['top', 'organizationalUnit'], ou: 'people' }));
     this.add(entry(this.groupBase, { objectClass: ['top', 'organizationalUnit'], ou: 'groups' }));
-    this.add(entry(`sambaDomainName=${cfg.netbios_name},${suffix}`, {
-      objectClass: ['top', 'sambaDomain'],
-      sambaDomainName: cfg.netbios_name,
-      sambaSID: sid,
-      sambaNextRid: data.next_rid,
-      sambaNextUserRid: data.next_rid,
-      sambaAlgorithmicRidBase: 1000,
-      sambaMinPwdLength: pol.min_length,
-      sambaPwdHistoryLength: 0,
-      sambaLogonToChgPwd: 0,
-      sambaMaxPwdAge: -1,
-      sambaMinPwdAge: 0,
-      sambaLockoutThreshold: rl.lockout_after,
-      sambaLockoutDuration: lockMinutes,
-      sambaLockoutObservationWindow: lockMinutes,
-      sambaForceLogoff: -1,
-      sambaRefuseMachinePwdChange: 0,
-    }));
+    this.add(this.domainEntry(cfg.netbios_name));
 
     // groups: the well-known three, merged with a NAS group that has the same gid
     const nasGroups = data.groups;
@@ -195,6 +175,38 @@ export class Directory {
         sambaAcctFlags: acctFlags(a.closed !== null, false, mustChange),
       }, a.name));
     }
+  }
+
+  /**
+   * The sambaDomain entry for `name`. smbd looks its domain up by its own NetBIOS name
+   * (smb.conf `netbios name`, for a standalone server); the view also answers for a name
+   * other than netbios_name (ldap-view.ts), with the same SID and policy.
+   */
+  domainEntry(name: string): Entry {
+    const cfg = this.cfg;
+    const data = this.data;
+    const sid = data.domain_sid;
+    const pol = cfg.password_policy;
+    const rl = cfg.rate_limit;
+    const lockMinutes = Math.max(1, Math.ceil(rl.lockout_seconds / 60));
+    return entry(`sambaDomainName=${name},${cfg.sockets.ldap.suffix}`, {
+      objectClass: ['top', 'sambaDomain'],
+      sambaDomainName: name,
+      sambaSID: sid,
+      sambaNextRid: data.next_rid,
+      sambaNextUserRid: data.next_rid,
+      sambaAlgorithmicRidBase: 1000,
+      sambaMinPwdLength: pol.min_length,
+      sambaPwdHistoryLength: 0,
+      sambaLogonToChgPwd: 0,
+      sambaMaxPwdAge: -1,
+      sambaMinPwdAge: 0,
+      sambaLockoutThreshold: rl.lockout_after,
+      sambaLockoutDuration: lockMinutes,
+      sambaLockoutObservationWindow: lockMinutes,
+      sambaForceLogoff: -1,
+      sambaRefuseMachinePwdChange: 0,
+    });
   }
 
   private add(e: Entry) {

@@ -40,14 +40,18 @@ export function ldapDoctorHook(cfg: () => Config): DoctorHook {
     try {
       seen = await lookup(cfg(), a.name);
     } catch (e) {
-      return [{ id: 'smb_view', level: 'fail', text: `smbd could not read the LDAP view: ${(e as Error).message}` }];
+      return [{ id: 'smb_view', level: 'fail', blocks: true, text: 'file sharing (SMB) cannot read the NAS accounts from nasauth', fix: 'check that nasauthd runs and that smb.conf\'s ldap admin dn and the bind secret (smbpasswd -w) match nasauth.yaml', detail: `smbd could not read the LDAP view: ${(e as Error).message}` }];
     }
-    if (!seen) return [{ id: 'smb_view', level: 'fail', text: `the LDAP view has no Samba entry for ${a.name}: smbd answers NT_STATUS_LOGON_FAILURE` }];
-    if (seen.flags?.includes('D')) out.push({ id: 'smb_view', level: 'fail', text: `smbd sees the account disabled (${seen.flags}): NT_STATUS_ACCOUNT_DISABLED${!a.enabled ? '' : ' (it may use neither smb nor timemachine)'}` });
-    else if (seen.flags?.includes('L')) out.push({ id: 'smb_view', level: 'fail', text: `smbd sees the account locked (${seen.flags}): NT_STATUS_ACCOUNT_LOCKED_OUT (nasauth unlock ${a.name})` });
-    else if (!seen.nt) out.push({ id: 'smb_view', level: 'fail', text: 'smbd gets no NT hash from the LDAP view: every SMB login fails until the password is set again' });
-    else out.push({ id: 'smb_view', level: 'ok', text: `smbd sees ${a.name} through the LDAP view: flags ${seen.flags}, uid ${seen.uidNumber}, SID ${seen.sid}` });
-    if (seen.uidNumber && Number(seen.uidNumber) !== a.uid) out.push({ id: 'smb_uid', level: 'fail', text: `the LDAP view says uid ${seen.uidNumber}, the store ${a.uid}` });
+    if (!seen) return [{ id: 'smb_view', level: 'fail', blocks: true, text: `file sharing (SMB) cannot find ${a.name}: every SMB sign-in fails as a wrong password`, fix: 'restart nasauthd, then check again', detail: `the LDAP view has no sambaSamAccount entry for ${a.name}: smbd answers NT_STATUS_LOGON_FAILURE` }];
+    const detail = `what smbd reads from the LDAP view: flags ${seen.flags}, uid ${seen.uidNumber}, SID ${seen.sid}, NT hash ${seen.nt ? 'present' : 'absent'}`;
+    if (seen.flags?.includes('D')) {
+      // the reasons (switched off, no SMB service) are findings of their own above
+      out.push({ id: 'smb_view', level: 'info', blocks: true, text: `file sharing (SMB) tells ${a.name} "account disabled"${a.enabled ? `: ${a.name} may use neither file sharing nor Time Machine` : ''}`, fix: a.enabled ? `nasauth service allow ${a.name} smb` : `nasauth user set ${a.name} --enable`, detail: `${detail}; smbd answers NT_STATUS_ACCOUNT_DISABLED` });
+    } else if (seen.flags?.includes('L')) out.push({ id: 'smb_view', level: 'fail', blocks: true, text: `file sharing (SMB) sees ${a.name} locked out`, fix: `nasauth unlock ${a.name}`, detail: `${detail}; smbd answers NT_STATUS_ACCOUNT_LOCKED_OUT` });
+    else if (!seen.nt && !a.nt_hash) out.push({ id: 'smb_view', level: 'ok', text: `file sharing (SMB) sees ${a.name} as nasauth does (without a password form, see above)`, detail });
+    else if (!seen.nt) out.push({ id: 'smb_view', level: a.nt_hash ? 'fail' : 'warn', text: `file sharing (SMB) gets no password form for ${a.name}: every SMB sign-in fails`, fix: a.nt_hash ? 'restart nasauthd' : `nasauth user passwd ${a.name}`, detail });
+    else out.push({ id: 'smb_view', level: 'ok', text: `file sharing (SMB) sees ${a.name} as nasauth does`, detail });
+    if (seen.uidNumber && Number(seen.uidNumber) !== a.uid) out.push({ id: 'smb_uid', level: 'fail', text: `file sharing (SMB) sees another uid for ${a.name}`, fix: 'restart nasauthd', detail: `the LDAP view says uid ${seen.uidNumber}, the store ${a.uid}` });
     return out;
   };
 }

@@ -48,6 +48,27 @@ const LOCKOUT_WRITES = new Set(['sambabadpasswordcount', 'sambabadpasswordtime',
 
 interface ConnState { admin: boolean; raw: Buffer | null; id: number }
 
+/**
+ * The domain names smbd asked the view for (its own NetBIOS name, for a standalone
+ * server), with when it last asked: `nasauth doctor` compares them with netbios_name.
+ * Bounded: a name is a short token and smbd asks for one or two.
+ */
+export const domainsAsked = new Map<string, number>();
+const MAX_DOMAIN_NAMES = 8;
+const NETBIOS_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,14}$/;
+
+/** The sambaDomainName a search asks for (equality anywhere in an AND, or a domain DN as base). */
+function askedDomain(f: LdapFilter, base: string, suffix: string): string | null {
+  const m = new RegExp(`^sambadomainname=([^,=]+),${suffix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).exec(base);
+  if (m) return m[1];
+  const walk = (x: LdapFilter): string | null => {
+    if (x.type === 'EqualityFilter' && (x.attribute ?? '').toLowerCase() === 'sambadomainname') return Buffer.isBuffer(x.value) ? x.value.toString('utf8') : String(x.value ?? '');
+    if (x.type === 'AndFilter') for (const c of x.filters ?? []) { const v = walk(c); if (v !== null) return v; }
+    return null;
+  };
+  return walk(f);
+}
+
 const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return silent; } };
 
 function readOrCreateSecret(file: string, log: Logger): Buffer {
@@ -86,6 +107,7 @@ export class LdapView {
   /** when the view first saw each account's current version: served as modifyTimestamp */
   private changedAt = new Map<number, { version: number; at: number }>();
   private lockedSeen = new Map<number, boolean>();
+  private aliasWarned = new Set<string>();
   readonly stats = { connections: 0, binds: 0, searches: 0, modifies: 0, exops: 0, refused: 0 };
 
   constructor(private auth: Authority, private log: Logger) {
@@ -302,8 +324,29 @@ export class LdapView {
       return res.end(code);
     };
 
+    // smbd looks its domain up by its own NetBIOS name. When smb.conf's name is not
+    // netbios_name (the box was renamed, the firmware sets its own), answer for the name
+    // smbd asks (same SID, same policy) instead of letting every SMB login fail; say once
+    // per name that the two disagree, and let doctor show it.
+    let alias: Entry | null = null;
+    const asked = st.admin ? askedDomain(filter, base, dir.suffix) : null;
+    if (asked !== null && NETBIOS_RE.test(asked)) {
+      if (!domainsAsked.has(asked.toUpperCase()) && domainsAsked.size >= MAX_DOMAIN_NAMES) domainsAsked.delete(domainsAsked.keys().next().value as string);
+      domainsAsked.set(asked.toUpperCase(), this.auth.now());
+      const configured = this.auth.config.netbios_name;
+      if (asked.toUpperCase() !== configured.toUpperCase()) {
+        alias = dir.domainEntry(asked);
+        if (!this.aliasWarned.has(asked.toUpperCase())) {
+          if (this.aliasWarned.size >= MAX_DOMAIN_NAMES) this.aliasWarned.clear(); // bounded; smbd asks for one name
+          this.aliasWarned.add(asked.toUpperCase());
+          this.log.warn({ ldap: 'domain_name', asked, configured }, `smbd asks for the domain "${asked}" but netbios_name is "${configured}": answering for "${asked}"; set netbios_name: ${asked} in nasauth.yaml (or netbios name = ${configured} in smb.conf) so that they agree`);
+        }
+      }
+    }
+
     let pool: Entry[];
     if (base === '' && scope === 0) pool = [dir.rootDse];
+    else if (alias && base === alias.ndn) pool = [alias];
     else {
       if (!st.admin) return done(RESULT.insufficientAccessRights, `bind as ${this.auth.config.sockets.ldap.bind_dn} to read the directory`);
       if (base === '') pool = scope === 1 ? dir.entries.filter((e) => e.ndn === dir.suffix) : dir.entries;
@@ -320,6 +363,7 @@ export class LdapView {
         }
       }
     }
+    if (alias && base !== alias.ndn && (scope === 2 ? (base === '' || alias.ndn.endsWith(`,${base}`)) : scope === 1 && alias.parent === base)) pool = [...pool, alias];
     const limit = Math.min(req.sizeLimit > 0 ? req.sizeLimit : MAX_SEARCH_ENTRIES, MAX_SEARCH_ENTRIES);
     let sent = 0;
     for (const e of pool) {

@@ -53,6 +53,7 @@ export async function main(argv = process.argv.slice(2)) {
     die(3, (e as Error).message);
   }
   const auth = new Authority(cfg, store, log);
+  try { await auth.removeEmptyPasswords(); } catch (e) { log.error({ err: (e as Error).message }, 'could not remove empty passwords from the store'); }
   const renderNss = () => {
     if (!auth.config.nss.enabled) return;
     try { writeNss(auth.config.nss.dir, auth.nssView(), auth.config.accounts.home_base, auth.config.accounts.shell); }
@@ -61,11 +62,17 @@ export async function main(argv = process.argv.slice(2)) {
   auth.onChange(renderNss);
   renderNss();
 
-  if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {
-    const pw = await auth.createFirstAdmin();
+  const adminName = cfg.first_start.admin_name;
+  if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account(adminName))) {
+    let pw: string | null = null;
+    try { pw = await auth.createFirstAdmin(); } catch (e) {
+      // a firmware that already has a system user of that name: start without it, and say how to fix it
+      log.error({ event: 'first_admin_refused', user: adminName, err: (e as Error).message }, 'first start: no admin created');
+      process.stderr.write(`nasauthd: ${(e as Error).message}\n`);
+    }
     // Printed once, to the console, never to the log. It must be changed at first use.
-    process.stderr.write(`\nnasauthd: first start: created account "admin" with the one-time password: ${pw}\n` +
-      'nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd admin)\n\n');
+    if (pw) process.stderr.write(`\nnasauthd: first start: created account "${adminName}" with the one-time password: ${pw}\n` +
+      `nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd ${adminName})\n\n`);
   }
 
   // following a directory (docs/directory.md); restart to turn it on or off

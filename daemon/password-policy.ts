@@ -7,6 +7,7 @@ export function passwordProblems(pw: Uint8Array, user: string, p: Config['passwo
   const text = canonicalText(pw);
   const chars = [...text];
   const out: string[] = [];
+  if (chars.length === 0) return ['a password (an empty one is never accepted)'];
   if (chars.length < p.min_length) out.push(`at least ${p.min_length} characters`);
   if (Buffer.byteLength(text) > p.max_length) out.push(`at most ${p.max_length} bytes`);
   // eslint-disable-next-line no-control-regex

@@ -27,6 +27,13 @@ export function canonicalBytes(pw: Uint8Array): Buffer {
   return Buffer.from(canonicalText(pw), 'utf8');
 }
 
+/**
+ * The NT hash of the empty password. Old boxes let service accounts in without a password
+ * this way; nasauth never accepts an empty password (the authority refuses it before any
+ * verifier runs), never imports this hash, and removes it from a store that holds it.
+ */
+export const EMPTY_NT_HASH = '31D6CFE0D16AE931B73C59D7E0C089C0';
+
 /** The NT hash: MD4 of the UTF-16LE password (what SMB's NTLM uses). */
 export function ntHash(pw: Uint8Array): Buffer {
   const u16 = Buffer.from(canonicalText(pw), 'utf16le');

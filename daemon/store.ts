@@ -34,6 +34,16 @@ export interface Account {
   lockout_until: number | null; // ms since epoch; persisted only when a lockout starts
   created_at: number;
   version: number; // bumped by every change; the cache is tied to it
+  // ---- optional (schema 1 files without them load as before) ----
+  /**
+   * false: the NT hash came from an import and no plaintext login has confirmed it yet
+   * (an old Samba may have made it from the wrong bytes); true: a plaintext login proved
+   * it (or replaced it). Absent: made by nasauth from a plaintext, or imported before
+   * this field existed (see ntConfirmed()).
+   */
+  nt_confirmed?: boolean;
+  /** the account the first start created with a one-time password (an import may carry the old owner onto it) */
+  first_start?: boolean;
   /** absent: a local account; 'directory': followed from the upstream directory (daemon/upstream/) */
   source?: 'directory';
   upstream?: UpstreamMark;
@@ -55,6 +65,11 @@ export interface UpstreamMark {
   disabled: boolean;
   /** a refresh no longer found the account */
   removed_at: number | null;
+}
+/** Whether the NT hash SMB uses is known to match the password (see Account.nt_confirmed). */
+export function ntConfirmed(a: Account & { imported?: unknown }): boolean {
+  if (a.nt_confirmed !== undefined) return a.nt_confirmed;
+  return !(a.imported && !a.verifiers.scrypt);
 }
 export interface Group {
   name: string; gid: number; members: string[]; version: number;

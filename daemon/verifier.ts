@@ -88,14 +88,18 @@ export class Verifier {
    * the same work against a dummy so timing does not tell who exists).
    * Returns 'ok' | 'bad' | 'none' (no usable verifier). Throws BusyError when the pool is full.
    */
-  async check(v: Verifiers | undefined, pw: Uint8Array): Promise<'ok' | 'bad' | 'none'> {
-    if (v?.scrypt) return (await this.checkScrypt(v.scrypt, pw)) ? 'ok' : 'bad';
+  async check(v: Verifiers | undefined, pw: Uint8Array, info?: { by?: 'scrypt' | 'legacy' | 'nt' }): Promise<'ok' | 'bad' | 'none'> {
+    if (pw.length === 0) return 'bad'; // never, whatever a verifier says (the authority refuses it first)
+    if (v?.scrypt) {
+      if (info) info.by = 'scrypt';
+      return (await this.checkScrypt(v.scrypt, pw)) ? 'ok' : 'bad';
+    }
     if (v?.legacy) {
       const canon = canonicalBytes(pw);
       try {
         // try the canonical form, then the raw bytes (an old system hashed whatever bytes it got)
         const ok = await this.pool.run(async () => (await verifyLegacy(v.legacy!, canon)) || (!canon.equals(pw) && (await verifyLegacy(v.legacy!, Buffer.from(pw)))));
-        if (ok) return 'ok';
+        if (ok) { if (info) info.by = 'legacy'; return 'ok'; }
         // an import may carry both a shadow hash and an NT hash that drifted apart:
         // either proves the password, and the first login makes it the only one
         if (!v.nt) return 'bad';
@@ -105,6 +109,7 @@ export class Verifier {
       // Only an NT hash (imported from smbpasswd): MD4 is fast, still compare in constant time.
       const mine = ntHash(pw);
       const theirs = Buffer.from(v.nt, 'hex');
+      if (info) info.by = 'nt';
       return mine.length === theirs.length && timingSafeEqual(mine, theirs) ? 'ok' : 'bad';
     }
     // Unknown user or no verifier: spend the same work, then fail.

@@ -55,47 +55,59 @@ t.test('md5-crypt vectors', async (t) => {
   }
 });
 
-// Openwall crypt_blowfish wrapper.c test vectors (the suite libxcrypt runs), minus $2x$.
+// bcrypt runs in bcryptjs (daemon/crypt/bcrypt.ts). Published vectors: Openwall
+// crypt_blowfish's wrapper.c (the suite libxcrypt runs) and OpenBSD's / jBCrypt's; plus
+// UTF-8 passwords hashed by the host's libxcrypt (mkpasswd) when these were written.
 const BCRYPT: Array<[string, Buffer]> = [
   ['$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', B('U*U')],
   ['$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK', B('U*U*')],
   ['$2a$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a', B('U*U*U')],
   ['$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui', B('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', B('\xff\xff\xa3')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.nqd1wy.pTMdcvrRWxyiGL2eMz.2a85.', B('\xff\xff\xa3')],
-  ['$2b$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', B('\xff\xff\xa3')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.Sa7shbm4.OzKpvFnX1pQLmQW96oUlCq', B('\xa3')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.Sa7shbm4.OzKpvFnX1pQLmQW96oUlCq', B('\xa3')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi', B('\xff\xa3' + '34' + '\xff\xff\xff\xa3' + '345')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.ZC1JEJ8Z4gPfpe1JOr/oyPXTWl9EFd.', B('\xff\xa3' + '34' + '\xff\xff\xff\xa3' + '345')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.nRht2l/HRhr6zmCp9vYUvvsqynflf9e', B('\xff\xa3' + '345')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.nRht2l/HRhr6zmCp9vYUvvsqynflf9e', B('\xff\xa3' + '345')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.6IflQkJytoRVc1yuaNtHfiuq.FRlSIS', B('\xa3' + 'ab')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.6IflQkJytoRVc1yuaNtHfiuq.FRlSIS', B('\xa3' + 'ab')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.swQOIzjOiJ9GHEPuhEkvqrUyvWhEMx6', B('\xaa'.repeat(72) + 'chars after 72 are ignored as usual')],
   ['$2a$05$CCCCCCCCCCCCCCCCCCCCC.7uG0VCzI2bS7j6ymqJi9CdcdxiRTWNy', B('')],
+  ['$2a$06$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.', B('')],
+  ['$2a$08$HqWuK6/Ng6sg9gQzbLrgb.Tl.ZHfXLhvt/SgVyWhQqgqcZ7ZuUtye', B('')],
+  ['$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe', B('a')],
+  ['$2a$06$If6bvum7DFjUnE9p2uDeDu0YHzrHM6tf.iqN8.yx.jNN1ILEf7h0i', B('abc')],
+  ['$2a$06$.rCVZVOThsIa97pEDOxvGuRRgzG64bvtJ0938xuqzv18d3ZpQhstC', B('abcdefghijklmnopqrstuvwxyz')],
+  ['$2a$06$fPIsBO8qRqkjj273rfaOI.HtSV9jLDpTbZn782DC6/t7qT67P6FfO', B('~!@#$%^&*()      ~!@#$%^&*()PNBFRD')],
+  ['$2b$05$abcdefghijklmnopqrstuuz3lZMFE95JleCJV8wzRJKPxq4fyLDha', Buffer.from('päss wörd€', 'utf8')],
+  ['$2a$05$abcdefghijklmnopqrstuuz3lZMFE95JleCJV8wzRJKPxq4fyLDha', Buffer.from('päss wörd€', 'utf8')],
+  ['$2b$05$CCCCCCCCCCCCCCCCCCCCC.SqzfMCnGXq0/GEKuUJ0//CNAi0GNL0m', Buffer.from('ü'.repeat(40), 'utf8')], // 80 bytes: cut at 72
 ];
 
-t.test('bcrypt: Openwall crypt_blowfish vectors', async (t) => {
+// crypt_blowfish's sign-extension vectors: passwords of raw bytes that are not UTF-8
+// ("\xff\xff\xa3"). bcryptjs hashes text, so these bytes cannot be given to it: they are
+// refused (verify false, never a wrong "true"). A password that reached nasauth as text is
+// valid UTF-8, and for valid UTF-8 (which never holds 0xff) crypt_blowfish's $2a$ safety
+// tweak never triggers, so bcryptjs' $2a$ equals libxcrypt's for every such password.
+const BCRYPT_BYTES: Array<[string, Buffer]> = [
+  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', B('\xff\xff\xa3')],
+  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.nqd1wy.pTMdcvrRWxyiGL2eMz.2a85.', B('\xff\xff\xa3')],
+  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.Sa7shbm4.OzKpvFnX1pQLmQW96oUlCq', B('\xa3')],
+  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.swQOIzjOiJ9GHEPuhEkvqrUyvWhEMx6', B('\xaa'.repeat(72) + 'chars after 72 are ignored as usual')],
+];
+
+t.test('bcrypt (bcryptjs): published vectors', async (t) => {
   for (const [hash, pw] of BCRYPT) {
     t.equal(cryptSync('bcrypt', pw, hash), hash, `${hash} (${pw.length} bytes)`);
     t.equal(await verifyLegacy(hash, pw), true, `verify ${hash}`);
     t.equal(await verifyLegacy(hash, Buffer.concat([B('x'), pw])), false, `wrong password ${hash}`);
   }
+  for (const [hash, pw] of BCRYPT_BYTES) {
+    t.throws(() => cryptSync('bcrypt', pw, hash), /not valid UTF-8/, `${hash}: raw bytes are refused`);
+    t.equal(await verifyLegacy(hash, pw), false, `verify refuses raw bytes for ${hash}`);
+  }
 });
 
-t.test('bcrypt: 72-byte limit, $2a$ safety tweak, canonical salt', async (t) => {
+t.test('bcrypt: 72-byte limit, $2a$ = $2b$ for text, canonical salt', async (t) => {
   const pw72 = B('a'.repeat(72));
   const h = cryptSync('bcrypt', pw72, '$2b$04$abcdefghijklmnopqrstuu');
   // bytes after the 72nd never reach the key schedule: documented bcrypt behaviour
   t.equal(await verifyLegacy(h, B('a'.repeat(72) + 'anything')), true, 'bytes after 72 are ignored');
   t.equal(await verifyLegacy(h, B('a'.repeat(71))), false, '71 bytes differ (the NUL is the 72nd key byte)');
-  // $2a$ differs from $2b$/$2y$ only for passwords where the safety measure triggers
-  const k = B('\xff\xa3' + '34' + '\xff\xff\xff\xa3' + '345');
-  const a = cryptSync('bcrypt', k, '$2a$05$/OK.fbVrR/bpIqNJ5ianF.').slice(29);
-  const b = cryptSync('bcrypt', k, '$2b$05$/OK.fbVrR/bpIqNJ5ianF.').slice(29);
-  t.not(a, b, '$2a$ safety tweak changes this password\'s hash');
   t.equal(cryptSync('bcrypt', B('U*U'), '$2a$05$CCCCCCCCCCCCCCCCCCCCC.').slice(29), cryptSync('bcrypt', B('U*U'), '$2b$05$CCCCCCCCCCCCCCCCCCCCC.').slice(29), 'ASCII: $2a$ == $2b$');
+  t.equal(cryptSync('bcrypt', B('U*U'), '$2y$05$CCCCCCCCCCCCCCCCCCCCC.'), '$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', '$2y$ keeps its prefix');
+  t.equal(await verifyLegacy('$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', Buffer.from('U*U\0x')), false, 'a NUL byte is refused');
   // the 22nd salt character carries 2 bits: crypt(3) writes it back canonically, so a hash
   // with a non-canonical last salt character can never verify
   const nc = '$2a$05$CCCCCCCCCCCCCCCCCCCCC/E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW';

@@ -284,8 +284,8 @@ if (fileCanRun(firstMissing(needRoot(), chromiumMissing(), sambaMissing()))) {
     await admin.getByLabel('Service', { exact: true }).selectOption('dashboard');
     await admin.getByRole('button', { name: 'Check' }).click();
     await admin.waitForLoadState();
-    t.match(await admin.locator('.verdict').innerText(), /cannot sign in to this web page/);
-    t.match(await admin.locator('ul.checks').innerText(), /bob may not use dashboard/);
+    t.match(await admin.locator('.verdict').innerText(), /bob cannot sign in to this web page, as the admin intended/);
+    t.match(await admin.locator('ul.checks').innerText(), /bob may not use the NAS web page[\s\S]*nasauth service allow bob dashboard/, 'the finding and its fix');
     await shoot(admin, 'doctor');
     await admin.getByRole('link', { name: 'Delete…' }).click();
     await shoot(admin, 'delete-confirm');

@@ -4,7 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { CryptSettingError, runAsync, runSync, Steps } from './common';
 import { checkMd5Hash, md5Crypt } from './md5crypt';
 import { checkShaHash, shaCryptSteps } from './shacrypt';
-import { bcryptSteps, parseBcryptSetting } from './bcrypt';
+import { bcryptAsync, bcryptSync, parseBcryptSetting } from './bcrypt';
 import { parseYescryptSetting, yescryptSteps } from './yescrypt';
 
 export type LegacyKind = 'md5-crypt' | 'sha256-crypt' | 'sha512-crypt' | 'bcrypt' | 'yescrypt';
@@ -76,7 +76,7 @@ function steps(kind: LegacyKind, password: Buffer, setting: string): Steps<strin
     case 'sha512-crypt':
       return shaCryptSteps('sha512', password, setting);
     case 'bcrypt':
-      return bcryptSteps(password, setting);
+      throw new CryptSettingError('bcrypt runs in bcryptjs, not as steps');
     case 'yescrypt':
       return yescryptSteps(password, setting);
     default:
@@ -93,12 +93,14 @@ function steps(kind: LegacyKind, password: Buffer, setting: string): Steps<strin
  */
 export function cryptSync(kind: LegacyKind, password: Buffer, setting: string): string {
   if (identify(setting) !== kind) throw new CryptSettingError(`setting is not a ${kind} setting`);
+  if (kind === 'bcrypt') return bcryptSync(password, setting);
   return runSync(steps(kind, password, setting));
 }
 
 /** Like cryptSync, but yields to the event loop every few milliseconds of work. */
 export function cryptAsync(kind: LegacyKind, password: Buffer, setting: string): Promise<string> {
   if (identify(setting) !== kind) return Promise.reject(new CryptSettingError(`setting is not a ${kind} setting`));
+  if (kind === 'bcrypt') return bcryptAsync(password, setting);
   return runAsync(steps(kind, password, setting));
 }
 
@@ -112,7 +114,7 @@ export async function verifyLegacy(hash: string, password: Buffer): Promise<bool
     const parsed = parseLegacy(hash);
     if ('error' in parsed) return false;
     if (!Buffer.isBuffer(password) || password.includes(0)) return false;
-    const computed = Buffer.from(await runAsync(steps(parsed.kind, password, hash)), 'latin1');
+    const computed = Buffer.from(await cryptAsync(parsed.kind, password, hash), 'latin1');
     const expected = Buffer.from(hash, 'latin1');
     if (computed.length !== expected.length) return false;
     return timingSafeEqual(computed, expected);
