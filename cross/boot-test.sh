@@ -7,6 +7,7 @@
 #   NASAUTH_BOOT_LIMIT=1800           # hang guard in seconds (not a performance limit)
 #   NASAUTH_SMB=0                     # no network, no smbd, no SMB checks from the host
 #   NASAUTH_SMB_PORT=N NASAUTH_SMB_CTL_PORT=M   # host ports (default: free ones in 14480-14489)
+#   NASAUTH_WEB_PORT=N                # host port for the web page (default: a free one in 14490-14499)
 #
 # SMB: the guest runs the firmware-style smbd (trixie armhf samba, the guest's own glibc)
 # with the package's smb.conf, passdb = the ARM nasauthd's LDAP view. qemu's user-mode
@@ -15,6 +16,8 @@
 # prints "NASAUTH-SMB: READY <phase>", this script logs in with the host's smbclient and
 # sends the results over the control port; the guest checks them (so the single
 # NASAUTH-SMOKE line covers the host's SMB checks too) and goes on. Every wait is bounded.
+# The web page: 127.0.0.1:WEB_PORT forwards to the guest's 443 (nasauth-web, HTTPS);
+# at "READY 3" the host signs in there with cross/guest/web.js (a scripted client).
 #
 # The serial console goes to .cache/armhf/boot/serial.log (and to stderr). The result
 # is the single line "NASAUTH-SMOKE: PASS ..." or "NASAUTH-SMOKE: FAIL <step> ...",
@@ -133,7 +136,7 @@ EOF
   cp "$tgz" "$root/pkg/"
   install -m755 "$CROSS_DIR/guest/init" "$root/init"
   cp -r "$CROSS_DIR/guest/smoke.d" "$root/smoke.d"
-  cp "$CROSS_DIR/guest/q.js" "$CROSS_DIR/guest/nasauth-smoke.yaml" "$root/smoke/"
+  cp "$CROSS_DIR/guest/q.js" "$CROSS_DIR/guest/web.js" "$CROSS_DIR/guest/nasauth-smoke.yaml" "$root/smoke/"
   cp "$CROSS_DIR/../bench/lib/floor.js" "$root/smoke/floor.js" # the memory floor (15-floor.sh)
 
   # newc cpio; the package inside is already gzip, so a fast gzip level is enough
@@ -233,7 +236,25 @@ host_smb() {
   : >"$MSG"
   smb_login bob "$bob"; expect bob-disabled NT_STATUS_ACCOUNT_DISABLED
   smb_login alice "$alice"; expect alice-again ok
-  ctl_send || log "host SMB: the guest did not take phase 2's results"
+  ctl_send || { log "host SMB: the guest did not take phase 2's results"; return 0; }
+
+  # phase 3: the web page over HTTPS through the hostfwd, with the scripted client
+  wait_serial '^NASAUTH-SMB: READY 3 ' 600 || { log "host web: no phase 3 from the guest"; return 0; }
+  line=$(grep -a '^NASAUTH-SMB: READY 3 ' "$SERIAL" | head -n1)
+  alice=$(printf '%s' "$line" | sed -n 's/.* alice=\([^ ]*\).*/\1/p')
+  : >"$MSG"
+  local t out rc ms kv
+  t=$(now_ms)
+  out=$(timeout -k 5 300 node "$CROSS_DIR/guest/web.js" "https://127.0.0.1:$WEB_PORT/" alice "$alice" 2>&1) && rc=0 || rc=$?
+  ms=$(( $(now_ms) - t ))
+  printf '[host-web] web.js: rc=%s %sms: %s\n' "$rc" "$ms" "$(printf '%s' "$out" | tail -n1)" >&2
+  if [ "$rc" = 0 ]; then
+    echo "check web-signin ok $ms" >>"$MSG"
+    for kv in $(printf '%s' "$out" | sed -n 's/^web ok //p'); do echo "metric host_web_$kv" >>"$MSG"; done
+  else
+    echo "check web-signin fail $ms web-signin: $(printf '%s' "$out" | tail -n1 | tr -d '\r')" >>"$MSG"
+  fi
+  ctl_send || log "host web: the guest did not take phase 3's results"
 }
 
 main() {
@@ -254,12 +275,13 @@ main() {
   if [ "$smb" = 1 ]; then
     SMB_PORT=${NASAUTH_SMB_PORT:-$(free_port 14480 14489)} || die "no free port in 14480-14489"
     CTL_PORT=${NASAUTH_SMB_CTL_PORT:-$(free_port 14480 14489 "$SMB_PORT")} || die "no second free port in 14480-14489"
+    WEB_PORT=${NASAUTH_WEB_PORT:-$(free_port 14490 14499)} || die "no free port in 14490-14499"
     # user-mode network; restrict=on: the guest reaches neither the host nor the outside,
     # only the two forwards (bound on the host's loopback) reach the guest
-    net=(-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$SMB_PORT-:445,hostfwd=tcp:127.0.0.1:$CTL_PORT-:4451"
+    net=(-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$SMB_PORT-:445,hostfwd=tcp:127.0.0.1:$CTL_PORT-:4451,hostfwd=tcp:127.0.0.1:$WEB_PORT-:443"
          -device virtio-net-device,netdev=n0)
     append="$append nasauth.smb=1"
-    log "SMB: 127.0.0.1:$SMB_PORT -> guest 445, control 127.0.0.1:$CTL_PORT -> guest 4451"
+    log "SMB: 127.0.0.1:$SMB_PORT -> guest 445, control 127.0.0.1:$CTL_PORT -> guest 4451, web 127.0.0.1:$WEB_PORT -> guest 443"
   fi
   : >"$SERIAL"
   rm -f "$BOOT/qemu.pid"

@@ -7,7 +7,13 @@
 #
 # What it does, idempotently:
 #  - /opt/nasauth (runtime, bundles, PAM module copy) is replaced as a whole;
-#  - /etc/init.d/nasauthd is replaced; /etc/default/nasauthd only if absent;
+#  - /etc/init.d/nasauthd and /etc/init.d/nasauth-web are replaced; their
+#    /etc/default files only if absent;
+#  - the system user and group nasauth-web (the web page runs as it; the query socket
+#    belongs to its group) are added to /etc/passwd and /etc/group if missing;
+#  - the web page's certificate: /etc/nasauth/web.crt and web.key (0600) are made
+#    (self-signed, this host's name) unless both exist; with --root, the init script
+#    makes them at the first start on the device;
 #  - the files under sysroot/ (config, /etc/pam.d, Samba/Netatalk snippets) are installed
 #    only where absent; an existing file that differs is left alone and the new one is
 #    put beside it as FILE.nasauth-new;
@@ -90,9 +96,39 @@ for c in nasauth nasauthd; do
   [ -x "$ROOT$PREFIX/bin/$c" ] && ln -sfn "$PREFIX/bin/$c" "$ROOT/usr/sbin/$c"
 done
 
-# 2. init script + its defaults
+# 2. init scripts + their defaults
 install_file "$PKG/init.d/nasauthd" /etc/init.d/nasauthd 755 replace
 [ -f "$PKG/default/nasauthd" ] && install_file "$PKG/default/nasauthd" /etc/default/nasauthd 644 keep
+if [ -f "$PKG/init.d/nasauth-web" ]; then
+  install_file "$PKG/init.d/nasauth-web" /etc/init.d/nasauth-web 755 replace
+  [ -f "$PKG/default/nasauth-web" ] && install_file "$PKG/default/nasauth-web" /etc/default/nasauth-web 644 keep
+fi
+
+# 2b. the web page's system user and group (before the daemon starts: the shipped
+#     config gives the query socket to this group). Written into the files directly,
+#     so that it works the same on busybox, on Debian and into a firmware image.
+WEB_USER=nasauth-web
+free_id() { # an id from 999 down to 100 used by no user and no group
+  awk -F: '{ used[$3] = 1 } END { for (i = 999; i >= 100; i--) if (!(i in used)) { print i; exit } }' "$ROOT/etc/passwd" "$ROOT/etc/group"
+}
+if [ -f "$ROOT/etc/passwd" ] && [ -f "$ROOT/etc/group" ]; then
+  if ! grep -q "^$WEB_USER:" "$ROOT/etc/group"; then
+    gid=$(free_id)
+    echo "$WEB_USER:x:$gid:" >>"$ROOT/etc/group"
+    [ -f "$ROOT/etc/gshadow" ] && echo "$WEB_USER:!::" >>"$ROOT/etc/gshadow"
+    say "added the group $WEB_USER ($gid)"
+  fi
+  gid=$(awk -F: -v n="$WEB_USER" '$1 == n { print $3 }' "$ROOT/etc/group")
+  if ! grep -q "^$WEB_USER:" "$ROOT/etc/passwd"; then
+    # the same number as its group when no user has it
+    if awk -F: -v g="$gid" '$3 == g { found = 1 } END { exit !found }' "$ROOT/etc/passwd"; then uid=$(free_id); else uid=$gid; fi
+    echo "$WEB_USER:x:$uid:$gid:nasauth web page:/nonexistent:/sbin/nologin" >>"$ROOT/etc/passwd"
+    [ -f "$ROOT/etc/shadow" ] && echo "$WEB_USER:!:1:0:99999:7:::" >>"$ROOT/etc/shadow"
+    say "added the user $WEB_USER ($uid), which the web page runs as"
+  fi
+else
+  say "warning: no /etc/passwd or /etc/group under ${ROOT:-/}: create the user and group $WEB_USER yourself"
+fi
 
 # 3. the sysroot/ files: never overwrite (config, pam.d, snippets)
 if [ -d "$PKG/sysroot" ]; then
@@ -152,12 +188,26 @@ if [ -z "$ROOT" ] && command -v smbpasswd >/dev/null 2>&1; then
   fi
 fi
 
+# 5b. the web page's certificate, unless the builder supplied one (on the device only:
+#     the ARM runtime cannot run on a build host; the init script makes it at first start)
+WEB_CRT=$CONF_DIR/web.crt
+WEB_KEY=$CONF_DIR/web.key
+if [ -z "$ROOT" ] && [ -f "$PREFIX/lib/nasauth-web-cert.js" ] && { [ ! -s "$WEB_CRT" ] || [ ! -s "$WEB_KEY" ]; }; then
+  if "$PREFIX/bin/node" "$PREFIX/lib/nasauth-web-cert.js" --cert "$WEB_CRT" --key "$WEB_KEY" --hostname "$(hostname 2>/dev/null || echo nas)"; then
+    say "made a self-signed certificate for the web page: $WEB_CRT (replace it and $WEB_KEY with your own any time)"
+  else
+    say "warning: could not make the web page's certificate; /etc/init.d/nasauth-web tries again at start"
+  fi
+fi
+
 # 6. boot links, where the system has the tool (firmware images do their own)
 if [ -z "$ROOT" ] && command -v update-rc.d >/dev/null 2>&1; then
   update-rc.d nasauthd defaults >/dev/null 2>&1 || true
+  [ -x /etc/init.d/nasauth-web ] && { update-rc.d nasauth-web defaults >/dev/null 2>&1 || true; }
 fi
 
 say "installed $(cat "$ROOT$PREFIX/share/VERSION" 2>/dev/null) into ${ROOT:-/}"
 if [ "$START" = yes ] || { [ "$START" = auto ] && [ "$was_running" = yes ]; }; then
   /etc/init.d/nasauthd restart
+  [ -x /etc/init.d/nasauth-web ] && /etc/init.d/nasauth-web restart
 fi

@@ -12,8 +12,9 @@
 # Layout inside the tarball (one top directory nasauth-VERSION-armhf/):
 #   install.sh uninstall.sh README.md
 #   opt/nasauth/{bin,lib,njs,share}   runtime, lib/nasauthd.js, lib/nasauth.js,
+#                                     lib/nasauth-web.js, lib/nasauth-web-cert.js,
 #                                     lib/security/pam_nasauth.so, share/VERSION
-#   init.d/nasauthd  default/nasauthd  sysroot/...   (repo's sysroot/ files)
+#   init.d/{nasauthd,nasauth-web}  default/{nasauthd,nasauth-web}  sysroot/...
 . "$(dirname "$0")/lib.sh"
 
 PAM_FLAGS=(-l:libpam.so.0 -Wl,-z,defs -Wl,-z,max-page-size=0x10000)
@@ -92,6 +93,13 @@ main() {
   cp -a "$STAGE$PREFIX" "$top/opt/"
   install -m644 "$djs" "$top$PREFIX/lib/nasauthd.js"
   install -m644 "$cjs" "$top$PREFIX/lib/nasauth.js"
+  # the account portal (no placeholder: without its bundles the package has no web page)
+  if [ -f "$REPO/dist/nasauth-web.js" ] && [ -f "$REPO/dist/nasauth-web-cert.js" ]; then
+    install -m644 "$REPO/dist/nasauth-web.js" "$top$PREFIX/lib/nasauth-web.js"
+    install -m644 "$REPO/dist/nasauth-web-cert.js" "$top$PREFIX/lib/nasauth-web-cert.js"
+  else
+    [ "$placeholder_js" = yes ] || die "no dist/nasauth-web.js or dist/nasauth-web-cert.js (npm run build)"
+  fi
   install -D -m644 "$pamso" "$top$PREFIX/lib/security/pam_nasauth.so"
   echo "$version" >"$top$PREFIX/share/VERSION"
   # share/PLACEHOLDER names the parts that are stand-ins (the smoke test skips their steps)
@@ -104,6 +112,8 @@ main() {
   install -m755 "$CROSS_DIR/uninstall.sh" "$top$PREFIX/share/uninstall.sh"
   install -D -m755 "$REPO/init.d/nasauthd" "$top/init.d/nasauthd"
   install -D -m644 "$CROSS_DIR/default.nasauthd" "$top/default/nasauthd"
+  install -D -m755 "$REPO/init.d/nasauth-web" "$top/init.d/nasauth-web"
+  install -D -m644 "$CROSS_DIR/default.nasauth-web" "$top/default/nasauth-web"
   install -m644 "$CROSS_DIR/README.md" "$top/README.md"
   mkdir -p "$top/sysroot"
   if [ -d "$REPO/sysroot" ]; then

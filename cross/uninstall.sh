@@ -20,10 +20,14 @@ PREFIX=/opt/nasauth
 MANIFEST=$ROOT$PREFIX/share/installed-files
 say() { echo "nasauth uninstall: $*"; }
 
+if [ -z "$ROOT" ] && [ -x /etc/init.d/nasauth-web ]; then
+  /etc/init.d/nasauth-web stop || true
+fi
 if [ -z "$ROOT" ] && [ -x /etc/init.d/nasauthd ]; then
   /etc/init.d/nasauthd stop || true
 fi
 if [ -z "$ROOT" ] && command -v update-rc.d >/dev/null 2>&1; then
+  update-rc.d -f nasauth-web remove >/dev/null 2>&1 || true
   update-rc.d -f nasauthd remove >/dev/null 2>&1 || true
 fi
 if [ -f "$MANIFEST" ]; then
@@ -43,8 +47,15 @@ for c in nasauth nasauthd; do
   [ -L "$ROOT/usr/sbin/$c" ] && [ "$(readlink "$ROOT/usr/sbin/$c")" = "$PREFIX/bin/$c" ] && rm -f "$ROOT/usr/sbin/$c"
 done
 if [ "$PURGE" = yes ]; then
-  rm -rf "$ROOT/var/lib/nasauth" "$ROOT/etc/nasauth" "$ROOT/var/log/nasauthd.log"
-  say "purged the store, the configuration and the log"
+  rm -rf "$ROOT/var/lib/nasauth" "$ROOT/etc/nasauth" "$ROOT/var/log/nasauthd.log" "$ROOT/var/log/nasauth-web.log"
+  # the web page's user and group (install.sh added them)
+  for f in passwd shadow group gshadow; do
+    if [ -f "$ROOT/etc/$f" ] && grep -q '^nasauth-web:' "$ROOT/etc/$f"; then
+      grep -v '^nasauth-web:' "$ROOT/etc/$f" >"$ROOT/etc/$f.nasauth-tmp" || true
+      cat "$ROOT/etc/$f.nasauth-tmp" >"$ROOT/etc/$f" && rm -f "$ROOT/etc/$f.nasauth-tmp"
+    fi
+  done
+  say "purged the store, the configuration, the logs and the user nasauth-web"
 else
   say "kept /var/lib/nasauth (the store) and /etc/nasauth; --purge removes them"
 fi

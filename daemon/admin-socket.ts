@@ -11,7 +11,7 @@ import type { Upstream } from './upstream/upstream';
 
 const IMPORT_MAX_BODY = 32 * 1024 * 1024; // parsed account files of an old NAS
 
-const STATUS: Record<ErrorCode, number> = {
+export const STATUS: Record<ErrorCode, number> = {
   NASAUTH_CONFIG: 400, NASAUTH_STORE_CORRUPT: 500, NASAUTH_STORE_IO: 507, NASAUTH_INVALID_NAME: 400,
   NASAUTH_INVALID_EMAIL: 400, NASAUTH_INVALID_FIELD: 400, NASAUTH_EXISTS: 409, NASAUTH_NOT_FOUND: 404,
   NASAUTH_PASSWORD_POLICY: 422, NASAUTH_UID_CONFLICT: 409, NASAUTH_CONFLICT: 409,

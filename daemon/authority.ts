@@ -15,7 +15,8 @@ import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
 import { REASONS, type Reason } from './reasons';
-import { Store, ntConfirmed, type Account, type Group, type Role } from './store';
+import { Store, ntConfirmed, type Account, type Group, type Role, type StoreData } from './store';
+import { type NewSession, type Session, Sessions } from './sessions';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
 import { EMPTY_NT_HASH, ntHash } from './password';
@@ -126,6 +127,8 @@ export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
+  /** the web page's sessions (daemon/sessions.ts), bound to (rid, version) */
+  readonly sessions: Sessions;
   /** the system's own users and groups (NSS outside nasauth): names and ids a NAS account must not take */
   readonly system: SystemAccounts;
   readonly counters = new Map<string, number>(); // "reason|service|cached" → count
@@ -144,6 +147,7 @@ export class Authority {
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
+    this.sessions = new Sessions(cfg.sessions, now);
     const prev = store.onChange;
     store.onChange = (d) => { prev(d); this.changed(); };
     this.system = new SystemAccounts('/etc', (e) => (e.db === 'passwd' ? this.store.account(e.name)?.uid : this.store.group(e.name)?.gid) === e.id);
@@ -155,6 +159,7 @@ export class Authority {
   reload(cfg: Config) {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
+    this.sessions.reconfigure(cfg.sessions);
     this.changed(); // policy decides group memberships: what was rendered may be out of date
   }
 
@@ -605,6 +610,73 @@ export class Authority {
     return [...out].map(([name, until]) => ({ name, until }));
   }
 
+  // ---- the web page's sessions (daemon/sessions.ts, docs/protocol.md "Sessions") -----
+
+  /** For every configured service: may the account use it (listed and allowed for its role), enabled or not. */
+  serviceAccess(name: string): Record<string, boolean> | undefined {
+    const a = this.store.account(name);
+    if (!a) return undefined;
+    return Object.fromEntries(Object.keys(this.cfg.services).map((s) => [s, a.services.includes(s) && (this.cfg.services[s]?.roles.includes(a.role) ?? false)]));
+  }
+
+  /**
+   * Sign in to the web page: authenticate for the dashboard (same proof, rate limits,
+   * delay and audit); on ok, a session bound to the proven account's rid and version.
+   */
+  async signIn(req: AuthRequest): Promise<{ decision: Decision; session?: NewSession }> {
+    const r = await this.prove(req);
+    let d: Decision;
+    let session: NewSession | undefined;
+    if ('reason' in r) d = r;
+    else {
+      d = this.decide(this.policy(r.account, 'dashboard'), { cached: r.cached, profile: profileOf(r.account) });
+      if (d.reason === 'ok') session = this.sessions.create(r.account, req.source);
+    }
+    this.count(d.reason, 'dashboard', d.cached ?? false);
+    this.audit({ ...req, service: 'dashboard' }, d);
+    if (session && d.profile) this.auditLog.info({ audit: 'session_start', user: d.profile.name, source: req.source.slice(0, 128), channel: req.channel });
+    return { decision: await this.delayFailure(d), session };
+  }
+
+  /**
+   * The session behind a token, checked against the account as it is now: the same
+   * identity (rid), enabled, allowed the dashboard, no pending password change, the
+   * version it was bound to, and for admin routes the admin role. A refused session ends.
+   */
+  sessionCheck(token: string, source: string, opts: { admin?: boolean } = {}): { session: Session; view: AccountView; checkedVersion: number } | { status: 401 | 403; reason: Reason; message: string } {
+    const s = this.sessions.find(token);
+    if (!s) return { status: 401, reason: 'bad_credentials', message: 'you are signed out (the session ended, timed out, or the NAS restarted); sign in again' };
+    const a = this.store.account(s.name);
+    const ended = (reason: Reason, message: string) => {
+      this.sessions.end(s);
+      this.auditLog.info({ audit: 'session_end', user: s.name, source: source.slice(0, 128), channel: 'query', why: reason });
+      return { status: 401 as const, reason, message };
+    };
+    if (!a || a.rid !== s.rid) return ended('unknown_user', 'this account no longer exists');
+    const p = this.policy(a, 'dashboard');
+    if (p !== 'ok') return ended(p, p === 'account_disabled' ? 'this account has been disabled' : p === 'service_denied' ? 'this account may no longer use this page' : 'the password must be changed; sign in again');
+    if (a.version !== s.version) return ended('bad_credentials', 'the account was changed (a new password, for example): sign in again');
+    if (opts.admin && a.role !== 'admin') return { status: 403, reason: 'service_denied', message: 'only an administrator may do this' };
+    return { session: s, view: this.accountView(a), checkedVersion: s.version };
+  }
+
+  /** A session's own e-mail and name: the session is re-bound when that edit was the only change. */
+  async setOwnProfile(s: Session, checkedVersion: number, patch: { email?: string | null; full_name?: string }): Promise<Profile> {
+    const x = await this.setUser(s.name, patch, `web:${s.name}`, { rid: s.rid, version: checkedVersion });
+    this.sessions.rebind(s, checkedVersion, x);
+    return profileOf(x);
+  }
+
+  /** A session's own password (the old one proven again): this session is re-bound, the account's others end. */
+  async changeOwnPassword(s: Session, checkedVersion: number, oldPw: Uint8Array, newPw: Uint8Array, source: string): Promise<Decision> {
+    const d = await this.changePassword({ user: s.name, password: oldPw, newPassword: newPw, service: 'dashboard', source, channel: 'query' });
+    if (d.reason === 'ok') {
+      this.sessions.rebind(s, checkedVersion, this.store.account(s.name));
+      this.sessions.endAccount(s.rid, s);
+    }
+    return d;
+  }
+
   // ---- what smbd tells nasauth (through the LDAP view) ------------------------------
 
   /** smbd set a new password (Password Modify, plaintext): only for an account SMB is open to. */
@@ -724,23 +796,41 @@ export class Authority {
     return acct;
   }
 
-  async delUser(name: string, actor: string): Promise<void> {
+  /**
+   * Never the last admin: a change that leaves no enabled administrator is refused, on
+   * every path (CLI, web), so the NAS always has someone who can manage it.
+   */
+  private keepAnAdmin(d: StoreData, before: Account, name: string) {
+    if (before.role !== 'admin' || !before.enabled) return;
+    if (Object.values(d.accounts).some((a) => a.role === 'admin' && a.enabled)) return;
+    throw new NasauthError('NASAUTH_CONFLICT', `"${name}" is the last enabled administrator: make another account an administrator first`, 'role');
+  }
+
+  /** `opts.rid`: delete only that account (not a namesake created meanwhile). */
+  async delUser(name: string, actor: string, opts: { rid?: number } = {}): Promise<void> {
     this.upstream?.guard('user', name, 'delete');
     const gone = await this.store.mutate((d) => {
       const a = d.accounts[name];
       if (!a) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
+      if (opts.rid !== undefined && a.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
       delete d.accounts[name];
+      this.keepAnAdmin(d, a, name);
       for (const g of Object.values(d.groups)) if (g.members.includes(name)) { g.members = g.members.filter((m) => m !== name); g.version += 1; }
       return a;
     });
     this.cache.forget(gone.rid);
+    this.sessions.endAccount(gone.rid);
     this.limiter.unlock(name);
     this.recent.delete(name);
     this.log.info({ audit: 'user_del', user: name, by: actor });
   }
 
-  /** `opts.rid`: the change was worked out from that account; refuse it if the name is another account now. */
-  async setUser(name: string, patch: Partial<AccountInput>, actor: string, opts: { rid?: number } = {}): Promise<Account> {
+  /**
+   * `opts.rid`: the change was worked out from that account; refuse it if the name is
+   * another account now. `opts.version`: only if nothing changed the account since (a
+   * web session's own edit, so that the session can be re-bound exactly).
+   */
+  async setUser(name: string, patch: Partial<AccountInput>, actor: string, opts: { rid?: number; version?: number } = {}): Promise<Account> {
     const allowed = ['email', 'full_name', 'role', 'enabled', 'must_change_password', 'services', 'uid', 'gid', 'groups'];
     for (const k of Object.keys(patch)) if (!allowed.includes(k)) throw new NasauthError('NASAUTH_INVALID_FIELD', `"${k}" cannot be set (settable: ${allowed.join(', ')})`, k);
     this.upstream?.guard('user', name, 'change');
@@ -773,6 +863,8 @@ export class Authority {
       const x = d.accounts[name];
       if (!x) throw new NasauthError('NASAUTH_NOT_FOUND', `no account named "${name}"`, 'name');
       if (opts.rid !== undefined && x.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
+      if (opts.version !== undefined && x.version !== opts.version) throw new NasauthError('NASAUTH_CONFLICT', `the account "${name}" changed meanwhile; reload and try again`);
+      const before = { ...x };
       if (upd.uid !== undefined && Object.values(d.accounts).some((o) => o.uid === upd.uid && o.name !== name)) {
         throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${upd.uid} is already used by another account`, 'uid');
       }
@@ -786,6 +878,7 @@ export class Authority {
         x.groups = [...new Set(patch.groups)];
       }
       Object.assign(x, upd);
+      this.keepAnAdmin(d, before, name);
       x.version += 1;
       return x;
     });

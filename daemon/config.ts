@@ -38,6 +38,8 @@ export interface Config {
   nss: { enabled: boolean; dir: string };
   integration: { smb_conf: string; pam_dir: string; pam_services: Record<string, string> };
   first_start: { create_admin: boolean; admin_name: string };
+  /** the account portal's sessions (daemon/sessions.ts) */
+  sessions: { idle_seconds: number; absolute_seconds: number; max_per_account: number; max_total: number };
   upstream: UpstreamConfig;
 }
 
@@ -134,6 +136,8 @@ integration:
 # the account made on the first start (one-time password); a firmware that already has a
 # system user of this name needs another one here
 first_start: { create_admin: true, admin_name: admin }
+# the web page's sign-in sessions (kept in memory only; a restart signs everybody out)
+sessions: { idle_seconds: 1800, absolute_seconds: 43200, max_per_account: 10, max_total: 1000 }
 # follow a directory (OpenLDAP, 389-DS, ...): docs/directory.md
 upstream:
   enabled: false
@@ -250,6 +254,7 @@ const SCHEMA: Schema = obj({
     pam_services: { t: 'map', key: SERVICE_RE, of: { t: 'str', re: /^[A-Za-z0-9_.-]{1,64}$/, what: 'a PAM service name' } },
   }),
   first_start: obj({ create_admin: bool, admin_name: { t: 'str', re: /^[a-z_][a-z0-9_.-]{0,31}$/, what: 'an account name (lower case letters, digits, _ . -)' } }),
+  sessions: obj({ idle_seconds: int(60, 7 * 86400), absolute_seconds: int(60, 30 * 86400), max_per_account: int(1, 1000), max_total: int(1, 1_000_000) }),
   upstream: obj({
     enabled: bool,
     urls: { t: 'list', of: { t: 'str', re: /^(ldaps?:\/\/[^\s/?#]+\/?|ldapi:\/\/[^\s?#]+)$/i, what: 'an ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://PATH URL' } },
@@ -407,6 +412,7 @@ export function loadConfig(file: string | null, cwd = process.cwd()): Config {
 function semantic(c: Config, file: string) {
   if (c.accounts.uid_min > c.accounts.uid_max) fail(file, 'accounts.uid_min', 'a value not above accounts.uid_max', c.accounts.uid_min);
   if (c.password_policy.min_length > c.password_policy.max_length) fail(file, 'password_policy.min_length', 'a value not above max_length');
+  if (c.sessions.idle_seconds > c.sessions.absolute_seconds) fail(file, 'sessions.idle_seconds', 'a value not above sessions.absolute_seconds');
   if (c.rate_limit.backoff_after > c.rate_limit.lockout_after) fail(file, 'rate_limit.backoff_after', 'a value not above rate_limit.lockout_after');
   for (const role of ['admin', 'user'] as const) {
     c.roles[role].default_services.forEach((s, i) => {

@@ -96,6 +96,9 @@ export async function main(argv = process.argv.slice(2)) {
   if (upstream) admin.doctorHooks.push(upstreamDoctor().upstreamDoctorHook(upstream, () => auth.config.upstream.offline.lifetime_seconds, () => auth.now()));
   if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctor().ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
+  query.portal.doctorHooks = admin.doctorHooks;
+  const sweep = setInterval(() => auth.sessions.sweep(), 60_000);
+  sweep.unref();
   const surfaces: Surface[] = [];
   try {
     await admin.listen(cfg.sockets.admin);

@@ -23,6 +23,7 @@ export function metricsText(auth: Authority, started: number): string {
   put('nasauth_hash_queued', 'gauge', 'Slow password hashes waiting.', [['', auth.verifier.pool.queued]]);
   put('nasauth_ratelimit_tracked_names', 'gauge', 'Names with recent failures.', [['', auth.limiter.trackedNames]]);
   put('nasauth_ratelimit_tracked_sources', 'gauge', 'Sources with recent failures.', [['', auth.limiter.trackedSources]]);
+  put('nasauth_sessions', 'gauge', 'Signed-in sessions of the web page.', [['', auth.sessions.size]]);
   put('process_resident_memory_bytes', 'gauge', 'Resident memory of the daemon.', [['', process.memoryUsage.rss()]]);
   put('nasauth_uptime_seconds', 'gauge', 'Seconds since the daemon started.', [['', Math.round((Date.now() - started) / 1000)]]);
   return lines.join('\n') + '\n';

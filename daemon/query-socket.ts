@@ -6,6 +6,8 @@ import type { SocketConfig } from './config';
 import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, sendJsonText, str } from './http-util';
 import { jsonString } from './json-text';
 import { metricsText } from './metrics';
+import { Portal } from './portal';
+import { portalRoute } from './portal-routes';
 import { REASONS } from './reasons';
 
 export const PROTOCOL_VERSION = 1;
@@ -55,7 +57,10 @@ function sendDecision(res: ServerResponse, d: Decision) {
 export class QuerySocket {
   private server: Server;
   private started = Date.now();
+  /** sessions and the users table of the account portal (daemon/portal.ts) */
+  readonly portal: Portal;
   constructor(private auth: Authority, private version: string) {
+    this.portal = new Portal(auth);
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
     this.server.maxConnections = QUERY_MAX_CONNECTIONS;
@@ -113,6 +118,7 @@ export class QuerySocket {
         } finally { oldPw.fill(0); newPw.fill(0); }
       }
       default:
+        if (await portalRoute(this.portal, req, res)) return;
         if (['/v1/health', '/v1/metrics', '/v1/authenticate', '/v1/authorize', '/v1/profile', '/v1/password'].includes(url)) {
           throw new HttpError(405, 'bad_request', `${req.method} is not allowed on ${url}`);
         }

@@ -1,8 +1,8 @@
-// Bundle the daemon and the CLI into single CommonJS files with no native addons.
+// Bundle the daemon, the CLI and the web portal into single CommonJS files with no native addons.
 // Each file is written beside its target and renamed over it, so a process starting
 // the bundle while it is rebuilt never reads half a file.
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 mkdirSync('dist', { recursive: true });
@@ -21,9 +21,24 @@ const common = {
   define: { __NASAUTH_VERSION__: JSON.stringify(pkg.version) },
   banner: { js: '#!/usr/bin/env node' },
 };
+// nasauth-web's stylesheet, script and templates go into its bundle as text (two
+// virtual modules, declared in web/assets.d.ts): one file to ship, nothing to find at run time.
+const webAssets = {
+  name: 'nasauth-web-assets',
+  setup(b) {
+    b.onResolve({ filter: /^nasauth-web-(assets|views)$/ }, (a) => ({ path: a.path, namespace: 'nasauth-web' }));
+    b.onLoad({ filter: /.*/, namespace: 'nasauth-web' }, (a) => {
+      const text = (f) => readFileSync(new URL(`../web/${f}`, import.meta.url), 'utf8');
+      const out = a.path === 'nasauth-web-assets'
+        ? { css: text('static/app.css'), js: text('static/app.js') }
+        : Object.fromEntries(readdirSync(new URL('../web/views/', import.meta.url)).filter((f) => f.endsWith('.eta')).map((f) => [f.slice(0, -4), text(`views/${f}`)]));
+      return { contents: `module.exports = ${JSON.stringify(out)};`, loader: 'js', watchFiles: [] };
+    });
+  },
+};
 const tmp = `.tmp-${process.pid}`;
-const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/cli.ts', 'dist/nasauth.js']];
-const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true })));
+const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
+const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets] })));
 outs.forEach(([, out], i) => {
   // esbuild escapes code (charset ascii) but keeps comments as written: escape those too
   const text = readFileSync(out + tmp, 'utf8');

@@ -9,7 +9,7 @@ PKGS=(samba samba-vfs-modules smbclient pamtester libpam0g-dev valgrind gcc make
       debootstrap qemu-user qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
       binutils-arm-linux-gnueabihf cpio file patchelf curl ca-certificates debian-archive-keyring
       iproute2 util-linux zstd xz-utils busybox openssl
-      samba-testsuite
+      samba-testsuite chromium
       slapd ldap-utils sssd-ldap libpam-sss nslcd libpam-ldapd)
 # slapd, sssd and nslcd are test peers only (docs/directory.md): the tests and the bench
 # start their own instances on private folders, ports and mount namespaces. Installing

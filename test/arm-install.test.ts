@@ -38,7 +38,11 @@ if (fileCanRun(needRoot())) {
   for (const shell of ['sh', ...(busybox ? [busybox] : [])]) {
     t.test(`install.sh --root, uninstall.sh (${shell === 'sh' ? 'sh' : 'busybox sh'})`, async (t) => {
       const rootfs = join(work, `rootfs-${shell === 'sh' ? 'sh' : 'bb'}`);
-      mkdirSync(rootfs);
+      mkdirSync(join(rootfs, 'etc'), { recursive: true });
+      // a firmware's own users; 999 is taken, so the web user gets 998
+      writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\nsystemd-x:x:999:999::/:/bin/false\n');
+      writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nwww-data:x:33:\nsystemd-x:x:999:\nusers:x:100:\n');
+      writeFileSync(join(rootfs, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o640 });
       const run = (script: string, args: string[]) => {
         const a = shell === 'sh' ? [script, ...args] : ['sh', script, ...args];
         const r = spawnSync(shell, a, { encoding: 'utf8', cwd: pkgdir });
@@ -51,6 +55,14 @@ if (fileCanRun(needRoot())) {
       t.ok(existsSync(join(rootfs, 'opt/nasauth/lib/nasauthd.js')) && existsSync(join(rootfs, 'opt/nasauth/lib/nasauth.js')), 'bundles');
       t.equal(mode(join(rootfs, 'etc/init.d/nasauthd')), '755', 'init script 0755');
       t.ok(existsSync(join(rootfs, 'etc/default/nasauthd')), '/etc/default/nasauthd');
+      t.equal(mode(join(rootfs, 'etc/init.d/nasauth-web')), '755', 'the web page\'s init script 0755');
+      t.ok(existsSync(join(rootfs, 'etc/default/nasauth-web')), '/etc/default/nasauth-web');
+      t.ok(existsSync(join(rootfs, 'opt/nasauth/lib/nasauth-web.js')) && existsSync(join(rootfs, 'opt/nasauth/lib/nasauth-web-cert.js')), 'the web bundles');
+      t.match(readFileSync(join(rootfs, 'etc/group'), 'utf8'), /^nasauth-web:x:998:$/m, 'the web group, with a free id');
+      t.match(readFileSync(join(rootfs, 'etc/passwd'), 'utf8'), /^nasauth-web:x:998:998:[^:]*:\/nonexistent:\/sbin\/nologin$/m, 'the web user, in its group, no shell');
+      t.match(readFileSync(join(rootfs, 'etc/shadow'), 'utf8'), /^nasauth-web:!:/m, 'no password');
+      t.equal(mode(join(rootfs, 'etc/shadow')), '640', 'shadow keeps its mode');
+      t.notOk(existsSync(join(rootfs, 'etc/nasauth/web.key')), 'no certificate made into an image (the device makes it at first start)');
       t.ok(existsSync(join(rootfs, 'lib/security/pam_nasauth.so')), 'PAM module (no pam_unix.so in this root: /lib/security)');
       t.equal(require('node:fs').readlinkSync(join(rootfs, 'usr/sbin/nasauth')), '/opt/nasauth/bin/nasauth', 'the CLI is on the PATH');
       const conf = join(rootfs, 'etc/nasauth/nasauth.yaml');
@@ -72,6 +84,8 @@ if (fileCanRun(needRoot())) {
       writeFileSync(join(rootfs, 'var/lib/nasauth/store.json'), '{"precious":true}');
       r = run(join(pkgdir, 'install.sh'), ['--root', rootfs]);
       t.equal(r.rc, 0, `second install: ${r.out}`);
+      t.equal(readFileSync(join(rootfs, 'etc/passwd'), 'utf8').match(/^nasauth-web:/gm)?.length, 1, 'the web user once');
+      t.equal(readFileSync(join(rootfs, 'etc/group'), 'utf8').match(/^nasauth-web:/gm)?.length, 1, 'the web group once');
       t.equal(readFileSync(conf, 'utf8'), edited, 'an edited config is never overwritten');
       t.ok(existsSync(`${conf}.nasauth-new`), 'the packaged config lands beside it');
       t.equal(readFileSync(secretFile, 'utf8'), secret, 'the secret is generated once');
@@ -81,6 +95,7 @@ if (fileCanRun(needRoot())) {
       t.equal(r.rc, 0, `uninstall: ${r.out}`);
       t.notOk(existsSync(join(rootfs, 'opt/nasauth')), '/opt/nasauth removed');
       t.notOk(existsSync(join(rootfs, 'etc/init.d/nasauthd')), 'init script removed');
+      t.notOk(existsSync(join(rootfs, 'etc/init.d/nasauth-web')), 'the web page\'s init script removed');
       t.notOk(existsSync(join(rootfs, 'lib/security/pam_nasauth.so')), 'PAM module removed');
       t.ok(existsSync(conf), 'the edited config is kept');
       t.ok(existsSync(join(rootfs, 'var/lib/nasauth/store.json')), 'the store is kept');
@@ -88,6 +103,9 @@ if (fileCanRun(needRoot())) {
       r = run(join(pkgdir, 'uninstall.sh'), ['--root', rootfs, '--purge']);
       t.equal(r.rc, 0, 'uninstall --purge');
       t.notOk(existsSync(join(rootfs, 'var/lib/nasauth')), 'store purged');
+      t.notMatch(readFileSync(join(rootfs, 'etc/passwd'), 'utf8'), /nasauth-web/, 'purge removes the web user');
+      t.notMatch(readFileSync(join(rootfs, 'etc/group'), 'utf8'), /nasauth-web/, 'and its group');
+      t.match(readFileSync(join(rootfs, 'etc/passwd'), 'utf8'), /^www-data:/m, 'the firmware\'s users stay');
     });
   }
 }

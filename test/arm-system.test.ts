@@ -8,7 +8,11 @@
 // in with smbclient through qemu's user-mode network (hostfwd on 127.0.0.1:14480-14489):
 // right password, wrong password, a user disabled with the ARM CLI (boot-test.sh does the
 // host side and hands its results to the guest, which checks them), then restarts
-// (plain-shell path) keeping the state, stops and uninstalls. The guest
+// (plain-shell path) keeping the state, stops and uninstalls. The web page: install.sh
+// adds the user nasauth-web and makes a self-signed certificate, /etc/init.d/nasauth-web
+// starts it (dropping to nasauth-web), and alice signs in over HTTPS with a scripted
+// client (cross/guest/web.js) in the guest, pinned to the installed certificate, and from
+// this host through the hostfwd (127.0.0.1:14490-14499 -> guest 443). The guest
 // prints one line "NASAUTH-SMOKE: PASS|FAIL ..." on the serial console; qemu's exit code
 // means nothing. Timings in the log are reported, never asserted.
 import t from 'tap';
@@ -24,7 +28,7 @@ if (fileCanRun(needRoot())) {
   // cold cache: ~100 MB of Debian packages; warm: a few minutes of emulation
   t.setTimeout(45 * 60_000);
 
-  t.test('qemu-system-arm boot: install, start, CLI, PAM, SMB from the host, restart, stop', async (t) => {
+  t.test('qemu-system-arm boot: install, start, CLI, PAM, SMB and the web page from the host, restart, stop', async (t) => {
     const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
     t.equal(b.status, 0, `npm run build: ${b.stderr}`);
 
@@ -66,6 +70,9 @@ if (fileCanRun(needRoot())) {
       // --disable` in the guest, then NT_STATUS_ACCOUNT_DISABLED for the right password
       want.push('smb-net', 'smb-config', 'smb-start', 'smb-host-1', 'smb-alice-right', 'smb-alice-wrong', 'smb-bob-right',
         'smb-disable', 'smb-host-2', 'smb-bob-disabled', 'smb-alice-again', 'smb-stop');
+      // the web page: installed, started as nasauth-web, HTTPS sign-in in the guest and from the host
+      t.notOk(skipped.includes('web'), 'the web steps ran');
+      want.push('web-install', 'web-start', 'web-signin-guest', 'web-host', 'smb-web-signin');
     }
     t.same(want.filter((s) => !steps.has(s)), [], 'every smoke step ran');
     // the guest skips a part only when something is missing from the image: under CI=true a failure
@@ -77,6 +84,10 @@ if (fileCanRun(needRoot())) {
     if (steps.has('smb-stop')) {
       for (const k of ['host_smb_login_first_ms', 'host_smb_login_ms', 'host_smb_wrong_ms', 'smbd_listen_ms', 'rss_smbd_kb']) t.match(metrics[k] ?? '', /^\d+$/, `${k} reported`);
       t.comment(`SMB login from the host (smbclient -c ls through qemu's hostfwd; ARM smbd -> ARM nasauthd LDAP view): first ${metrics.host_smb_login_first_ms} ms, then ${metrics.host_smb_login_ms} ms; wrong password refused in ${metrics.host_smb_wrong_ms} ms; guest RSS smbd (all processes) ${metrics.rss_smbd_kb} kB, nasauthd ${metrics.rss_nasauthd_with_smb_kb} kB`);
+    }
+    if (steps.has('web-host')) {
+      for (const k of ['web_start_to_ready_ms', 'rss_web_ready_kb', 'rss_web_after_kb', 'guest_web_signin_ms', 'host_web_signin_ms', 'host_web_account_ms']) t.match(metrics[k] ?? '', /^\d+$/, `${k} reported`);
+      t.comment(`web page on the emulated board: ready ${metrics.web_start_to_ready_ms} ms after init start; RSS ${metrics.rss_web_ready_kb} kB at ready, ${metrics.rss_web_after_kb} kB after a sign-in; sign-in round trip in the guest ${metrics.guest_web_signin_ms} ms, from the host over HTTPS ${metrics.host_web_signin_ms} ms (account page ${metrics.host_web_account_ms} ms)`);
     }
     t.comment(`guest figures (emulated Cortex-A15 under TCG; not the device's speed): ${JSON.stringify(metrics)}`);
   });

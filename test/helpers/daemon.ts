@@ -22,7 +22,8 @@ export function ensureBuilt() {
   if (built) return;
   const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
     .reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  const fresh = existsSync(DAEMON) && existsSync(CLI) && Math.min(statSync(DAEMON).mtimeMs, statSync(CLI).mtimeMs) >= newest(join(ROOT, 'daemon'));
+  const web = join(ROOT, 'dist', 'nasauth-web.js');
+  const fresh = existsSync(DAEMON) && existsSync(CLI) && existsSync(web) && Math.min(statSync(DAEMON).mtimeMs, statSync(CLI).mtimeMs, statSync(web).mtimeMs) >= Math.max(newest(join(ROOT, 'daemon')), newest(join(ROOT, 'web')));
   if (!fresh) {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
