@@ -160,4 +160,9 @@ fi
 say "installed $(cat "$ROOT$PREFIX/share/VERSION" 2>/dev/null) into ${ROOT:-/}"
 if [ "$START" = yes ] || { [ "$START" = auto ] && [ "$was_running" = yes ]; }; then
   /etc/init.d/nasauthd restart
+  # the first start's one-time admin password: a root-only file, never the log
+  if [ -f "$STATE_DIR/initial-admin-password" ]; then
+    say "the one-time password of the first admin account is in $STATE_DIR/initial-admin-password (root only;"
+    say "  read it with: head -n 1 $STATE_DIR/initial-admin-password); it must be changed at the first login"
+  fi
 fi

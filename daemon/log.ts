@@ -1,6 +1,8 @@
 // Logging: pino JSON lines, to stdout or a file through pino.destination (transports do
 // not survive bundling). Secrets never reach a line: requests are logged through their
 // log-safe views, and redaction catches any field with a secret's name as a backstop.
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino from 'pino';
 
 export const REDACT_PATHS = [
@@ -38,8 +40,21 @@ export function auditLogger(log: Logger): Logger {
   return pino({ ...BASE_OPTIONS, level: log.level }, dest);
 }
 
+/** The daemon's own log files: root and its group may read, nobody else (0640 at most). */
+export const LOG_FILE_MODE = 0o640;
+
+/** Make the log's folder and tighten a file left more open by an older version. */
+function prepareLogFile(file: string) {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+  try {
+    const m = statSync(file).mode & 0o777;
+    if (m & ~LOG_FILE_MODE) chmodSync(file, m & LOG_FILE_MODE);
+  } catch { /* not there yet: created with LOG_FILE_MODE */ }
+}
+
 export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream): Logger {
-  const dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: file ? LOG_BUFFER_BYTES : 0 });
+  if (!stream && file) prepareLogFile(file);
+  const dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, mode: LOG_FILE_MODE, minLength: file ? LOG_BUFFER_BYTES : 0 });
   if (!stream && file) setInterval(() => { try { (dest as ReturnType<typeof pino.destination>).flush(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
   return pino({ ...BASE_OPTIONS, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
 }

@@ -1,12 +1,13 @@
 // nasauthd: the credential authority. One process: load and check the config, open the
 // store, start the sockets, answer. Exit codes: 0 clean stop, 2 bad config, 3 bad store,
 // 4 cannot start a socket.
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
 import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
+import { deliverOneTimePassword, oneTimePasswordPath, retireOneTimePassword } from './first-start';
 import { startLdapView } from './ldap-view';
 import { makeLogger } from './log';
 import { writeNss } from './nss';
@@ -61,12 +62,23 @@ export async function main(argv = process.argv.slice(2)) {
 
   if (store.accounts().length === 0 && cfg.first_start.create_admin && (created || !store.account('admin'))) {
     const pw = await auth.createFirstAdmin();
-    // Printed once, to the console, never to the log. It must be changed at first use.
-    process.stderr.write(`\nnasauthd: first start: created account "admin" with the one-time password: ${pw}\n` +
-      'nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd admin)\n\n');
+    // To a root-only file (and a terminal, if stderr is one), never to the log. It must be changed at first use.
+    deliverOneTimePassword(cfg.state_dir, pw, store.accounts()[0], log);
   }
+  // the one-time password file goes once that password is changed, by any path
+  const retireOtp = () => {
+    const why = retireOneTimePassword(auth.config.state_dir, store);
+    if (why) log.info({ event: 'initial_admin_password_removed', why }, `removed ${oneTimePasswordPath(auth.config.state_dir)}: ${why}`);
+  };
+  retireOtp();
+  const prevOnChange = store.onChange;
+  store.onChange = (d) => { prevOnChange(d); retireOtp(); };
+  const otpStatus = () => {
+    const f = oneTimePasswordPath(auth.config.state_dir);
+    return { initial_admin_password_file: existsSync(f) ? f : null };
+  };
 
-  const admin = new AdminSocket(auth, VERSION);
+  const admin = new AdminSocket(auth, VERSION, otpStatus);
   if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctorHook(() => auth.config));
   const query = new QuerySocket(auth, VERSION);
   const surfaces: Surface[] = [];

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync, chmodSync
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const DAEMON = join(ROOT, 'dist', 'nasauthd.js');
@@ -44,6 +44,8 @@ export interface Daemon {
   dir: string; config: string; stateDir: string; runDir: string;
   query: string; pam: string; pamPriv: string; admin: string; ldap: string;
   proc: ChildProcess; pid: number;
+  /** log.file of the config (absolute), or null when the daemon logs to stdout */
+  logFile: string | null;
   logs(): string; stderr(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   kill9(): Promise<void>;
@@ -89,9 +91,17 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { err += c; });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  // with log.file set, the ready line goes to that file (relative paths: to the config's folder)
+  const cfgLog = (parse(readFileSync(config, 'utf8'))?.log as { file?: string | null } | undefined)?.file;
+  const logFile = cfgLog ? resolve(dir, cfgLog) : null;
+  const since = logFile && existsSync(logFile) ? statSync(logFile).size : 0;
+  const readyInFile = () => {
+    if (!logFile) return false;
+    try { return new RegExp(`"event":"ready".*"pid":${proc.pid}[,}]`).test(readFileSync(logFile).subarray(since).toString('utf8')); } catch { return false; }
+  };
   await new Promise<void>((res, rej) => {
     const t = setInterval(() => {
-      if (out.includes('"event":"ready"')) { clearInterval(t); res(); }
+      if (out.includes('"event":"ready"') || readyInFile()) { clearInterval(t); res(); }
     }, 10);
     proc.on('exit', (code) => { clearInterval(t); rej(new Error(`nasauthd exited with ${code} before it was ready:\n${err}\n${out}`)); });
     setTimeout(() => { clearInterval(t); rej(new Error(`nasauthd not ready after 15 s:\n${err}\n${out}`)); }, 15000).unref();
@@ -100,7 +110,7 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   const d: Daemon = {
     dir, config, stateDir: join(dir, 'state'), runDir: run,
     query: join(run, 'query.sock'), pam: join(run, 'pam.sock'), pamPriv: join(run, 'pam-priv.sock'), admin: join(run, 'admin.sock'), ldap: join(run, 'ldapi.sock'),
-    proc, pid: proc.pid!,
+    proc, pid: proc.pid!, logFile,
     logs: () => out, stderr: () => err,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
