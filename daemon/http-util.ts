@@ -5,6 +5,7 @@ import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync, readFileSync } 
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { SocketConfig } from './config';
+import { probeSocket } from './instance-lock';
 import { REASONS, type Reason } from './reasons';
 
 export const MAX_BODY = 16 * 1024; // a credential request is a few hundred bytes
@@ -112,6 +113,10 @@ export function resolveGid(group: string | number | null): number | null {
   }
 }
 
+function isSocket(path: string): boolean {
+  try { return lstatSync(path).isSocket(); } catch { return false; }
+}
+
 /** Remove a stale socket file (never anything else) and make its folder. */
 export function prepareSocketPath(path: string) {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -128,7 +133,12 @@ export function prepareSocketPath(path: string) {
  * Listen on a Unix socket so that it is never, even for an instant, more open than
  * configured: the umask closes it while it is created, then mode and group are set.
  */
-export function listenUnix(server: { listen(path: string, cb: () => void): unknown; once(ev: 'error', cb: (e: Error) => void): unknown }, s: SocketConfig): Promise<void> {
+export async function listenUnix(server: { listen(path: string, cb: () => void): unknown; once(ev: 'error', cb: (e: Error) => void): unknown }, s: SocketConfig): Promise<void> {
+  // a socket file is removed only when nothing answers on it (a killed daemon's);
+  // one that answers belongs to a live process, another nasauthd most likely
+  if (isSocket(s.path) && (await probeSocket(s.path)).answers) {
+    throw new Error(`${s.path} is answered by another process (another nasauthd with other state?); refusing to remove it`);
+  }
   prepareSocketPath(s.path);
   const gid = resolveGid(s.group);
   return new Promise((resolve, reject) => {

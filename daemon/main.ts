@@ -1,6 +1,6 @@
 // nasauthd: the credential authority. One process: load and check the config, open the
 // store, start the sockets, answer. Exit codes: 0 clean stop, 2 bad config, 3 bad store,
-// 4 cannot start a socket.
+// 4 cannot start a socket, 5 another nasauthd runs on the same state folder.
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
@@ -8,6 +8,7 @@ import { AdminSocket } from './admin-socket';
 import { ldapDoctorHook } from './ldap-doctor';
 import { loadConfig, type Config } from './config';
 import { deliverOneTimePassword, oneTimePasswordPath, retireOneTimePassword } from './first-start';
+import { AlreadyRunning, lockStateDir, type InstanceLock } from './instance-lock';
 import { startLdapView } from './ldap-view';
 import { makeLogger } from './log';
 import { writeNss } from './nss';
@@ -47,8 +48,18 @@ export async function main(argv = process.argv.slice(2)) {
   try {
     mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
     mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    die(3, (e as Error).message);
+  }
+  // one daemon per state folder, taken before the store is read or anything is written
+  let lock: InstanceLock;
+  try { lock = await lockStateDir(cfg.state_dir); } catch (e) {
+    die(e instanceof AlreadyRunning ? 5 : 3, (e as Error).message);
+  }
+  try {
     ({ store, created } = Store.open(cfg.state_dir));
   } catch (e) {
+    lock.release();
     die(3, (e as Error).message);
   }
   const auth = new Authority(cfg, store, log);
@@ -97,6 +108,7 @@ export async function main(argv = process.argv.slice(2)) {
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'cannot start a socket');
     await Promise.all(surfaces.map((s) => s.close()));
+    lock.release();
     die(4, `cannot start a socket: ${(e as Error).message}`);
   }
 
@@ -116,6 +128,7 @@ export async function main(argv = process.argv.slice(2)) {
   };
   const finish = (code: number) => {
     for (const p of socketPaths) { try { unlinkSync(p); } catch { /* gone */ } }
+    lock.release();
     log.info({ event: 'stopped' }, 'stopped');
     log.flush(() => process.exit(code));
     setTimeout(() => process.exit(code), 500).unref();
