@@ -65,7 +65,7 @@ function readOrCreateSecret(file: string, log: Logger): Buffer {
   const secret = randomBytes(24).toString('base64url');
   const old = process.umask(0o077);
   try { fs.writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }); } finally { process.umask(old); }
-  log.info({ file }, 'created the LDAP bind secret; store it for smbd with: smbpasswd -w "$(cat FILE)"');
+  log.info({ file }, 'created the LDAP bind secret; store it for smbd (on stdin, never as an argument) with: { cat FILE; cat FILE; } | smbpasswd -s -W');
   return Buffer.from(secret, 'utf8');
 }
 
