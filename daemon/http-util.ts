@@ -1,6 +1,7 @@
 // Shared pieces of the two HTTP+JSON surfaces (query socket, admin socket): bounded
 // bodies, strict UTF-8 JSON, and Unix sockets created with the narrowest permissions.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -79,6 +80,36 @@ export function send(res: ServerResponse, status: number, body: unknown) {
 export function sendError(res: ServerResponse, status: number, reason: Reason, message: string) {
   if (res.headersSent) { res.destroy(); return; }
   send(res, status, { error: { reason, code: REASONS[reason].code, message } });
+}
+
+/**
+ * At most `max` connections, and a client holding idle keep-alive connections cannot
+ * lock others out: at the cap a new connection closes the one idle longest (no request
+ * in progress); only when every connection has a request in progress is the new one
+ * closed at once. (server.maxConnections would drop the new one whatever the others do.)
+ */
+export function capConnections(server: Server, max: number, onFull: (what: 'evicted' | 'refused', open: number) => void = () => {}) {
+  const conns = new Map<Socket, { inFlight: number; last: number }>();
+  server.on('connection', (s: Socket) => {
+    if (conns.size >= max) {
+      let victim: Socket | null = null;
+      let oldest = Infinity;
+      for (const [c, st] of conns) if (st.inFlight === 0 && st.last < oldest) { oldest = st.last; victim = c; }
+      if (!victim) { onFull('refused', conns.size); s.destroy(); return; }
+      onFull('evicted', conns.size);
+      conns.delete(victim);
+      victim.destroy();
+    }
+    const st = { inFlight: 0, last: Date.now() };
+    conns.set(s, st);
+    s.on('close', () => conns.delete(s));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const st = conns.get(req.socket);
+    if (!st) return;
+    st.inFlight++;
+    res.on('close', () => { st.inFlight--; st.last = Date.now(); });
+  });
 }
 
 export function hardenServer(server: Server) {
