@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { canonicalService } from './config';
 import { NasauthError } from './errors';
 import { auditLogger, type Logger } from './log';
+import { AuditCollapser } from './audit-collapse';
 import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
@@ -60,10 +61,12 @@ export class Authority {
   private cfg: Config;
   /** decision lines: safe fields only, so no redaction pass (daemon/log.ts) */
   readonly auditLog: Logger;
+  readonly collapser: AuditCollapser;
 
   constructor(cfg: Config, readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
     this.auditLog = auditLogger(log);
+    this.collapser = new AuditCollapser(this.auditLog, cfg.log.collapse_seconds * 1000, now);
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
@@ -75,6 +78,7 @@ export class Authority {
   reload(cfg: Config) {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
+    this.collapser.setInterval(cfg.log.collapse_seconds);
   }
 
   private decide(reason: Reason, extra: Partial<Decision> = {}, message?: string): Decision {
@@ -100,7 +104,8 @@ export class Authority {
 
   private audit(req: { user: string; service: string; source: string; channel: Channel }, d: Decision, op = 'authenticate') {
     this.remember(req, d);
-    this.auditLog.info({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
+    // repeated refusals of one kind collapse into a summary line (daemon/audit-collapse.ts)
+    this.collapser.record({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 
   /** Policy for an account whose password is proven (or, for authorize, not needed). */

@@ -1,9 +1,8 @@
-// Logging: pino JSON lines, to stdout or a file through pino.destination (transports do
-// not survive bundling). Secrets never reach a line: requests are logged through their
+// Logging: pino JSON lines, to stdout (pino.destination) or a file (log-file.ts: rotated,
+// bounded); transports do not survive bundling. Secrets never reach a line: requests are logged through their
 // log-safe views, and redaction catches any field with a secret's name as a backstop.
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import pino from 'pino';
+import { LOG_BUFFER_BYTES, LOG_FLUSH_MS, LogFile } from './log-file';
 
 export const REDACT_PATHS = [
   'password', 'old_password', 'new_password', 'secret', 'hash', 'verifiers', 'nt', 'scrypt', 'legacy',
@@ -19,8 +18,7 @@ export type Logger = pino.Logger;
  * path (docs/benchmarks.md). A kill -9 can lose up to a second of audit lines. To
  * stdout (development, tests) every line is written at once.
  */
-export const LOG_BUFFER_BYTES = 4096;
-export const LOG_FLUSH_MS = 1000;
+export { LOG_BUFFER_BYTES, LOG_FLUSH_MS };
 
 const BASE_OPTIONS = {
   base: { svc: 'nasauthd' },
@@ -40,21 +38,27 @@ export function auditLogger(log: Logger): Logger {
   return pino({ ...BASE_OPTIONS, level: log.level }, dest);
 }
 
-/** The daemon's own log files: root and its group may read, nobody else (0640 at most). */
-export const LOG_FILE_MODE = 0o640;
-
-/** Make the log's folder and tighten a file left more open by an older version. */
-function prepareLogFile(file: string) {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
-  try {
-    const m = statSync(file).mode & 0o777;
-    if (m & ~LOG_FILE_MODE) chmodSync(file, m & LOG_FILE_MODE);
-  } catch { /* not there yet: created with LOG_FILE_MODE */ }
+/** The log file under a logger (null when it logs to stdout or a given stream). */
+export function logFileOf(log: Logger): LogFile | null {
+  const dest = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return dest instanceof LogFile ? dest : null;
 }
 
-export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream): Logger {
-  if (!stream && file) prepareLogFile(file);
-  const dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, mode: LOG_FILE_MODE, minLength: file ? LOG_BUFFER_BYTES : 0 });
-  if (!stream && file) setInterval(() => { try { (dest as ReturnType<typeof pino.destination>).flush(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
+export interface LogFileSettings { max_bytes: number; keep: number }
+
+/**
+ * To a file (the device): daemon/log-file.ts (buffered, rotated, bounded, and a full
+ * disk loses log lines, never a login). To stdout (development, tests, or the init
+ * script's LOGFILE): every line at once; a failing stdout loses lines, never the daemon.
+ */
+export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream, rotation: LogFileSettings = { max_bytes: 4 * 1024 * 1024, keep: 3 }): Logger {
+  let dest: pino.DestinationStream;
+  if (stream) dest = stream;
+  else if (file) dest = new LogFile(file, { maxBytes: rotation.max_bytes, keep: rotation.keep });
+  else {
+    const out = pino.destination({ dest: 1, sync: false, minLength: 0 });
+    out.on('error', () => { /* stdout gone or its disk full: the line is lost, the daemon goes on */ });
+    dest = out;
+  }
   return pino({ ...BASE_OPTIONS, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
 }

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from './config';
 import { deliverOneTimePassword, oneTimePasswordPath, retireOneTimePassword } from './first-start';
 import { AlreadyRunning, lockStateDir, type InstanceLock } from './instance-lock';
 import { startLdapView } from './ldap-view';
-import { makeLogger } from './log';
+import { logFileOf, makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
 import { QuerySocket } from './query-socket';
@@ -42,7 +42,7 @@ export async function main(argv = process.argv.slice(2)) {
   try { cfg = loadConfig(file); } catch (e) { die(2, (e as Error).message); }
   if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
 
-  const log = makeLogger(cfg.log.level, cfg.log.file);
+  const log = makeLogger(cfg.log.level, cfg.log.file, undefined, cfg.log);
   let store: Store;
   let created: boolean;
   try {
@@ -129,10 +129,18 @@ export async function main(argv = process.argv.slice(2)) {
   const finish = (code: number) => {
     for (const p of socketPaths) { try { unlinkSync(p); } catch { /* gone */ } }
     lock.release();
+    auth.collapser.flush(); // the counts of collapsed refusals, before the last line
     log.info({ event: 'stopped' }, 'stopped');
     log.flush(() => process.exit(code));
     setTimeout(() => process.exit(code), 500).unref();
   };
+  // SIGUSR1: reopen log.file (after logrotate or the firmware moved it away)
+  process.on('SIGUSR1', () => {
+    const f = logFileOf(log);
+    if (!f) { log.info('SIGUSR1: logging to stdout; nothing to reopen'); return; }
+    f.reopen();
+    log.info({ event: 'log_reopened', file: f.path }, 'log file reopened');
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => {

@@ -121,7 +121,8 @@ export class PamSocket {
       closing = true;
       for (const r of queue.splice(0)) wipe(r);
       clearRead();
-      this.auth.log.warn({ socket: this.name, err: message }, 'PAM socket: malformed request; closing the connection');
+      // one line, then a summary per log.collapse_seconds: garbage on the 0666 socket must not flood the log
+      this.auth.collapser.record({ audit: 'pam_malformed', user: '', service: '', source: this.name, channel: 'pam', reason: 'bad_request', cached: false, detail: message.slice(0, 200) });
       if (!sock.destroyed) sock.end(reply('bad_request', message));
       setTimeout(() => sock.destroy(), 1000).unref(); // a peer that never reads
     };

@@ -78,6 +78,11 @@ t.test('the daemon: state, run, NSS and log folders', async (t) => {
     t.equal(lstatSync(p).uid, process.getuid!(), `${rel} is owned by the daemon's user`);
   }
   if (group) t.equal(statSync(join(d.dir, 'run/query.sock')).gid, Number(spawnSync('getent', ['group', group], { encoding: 'utf8' }).stdout.split(':')[2]), 'query.sock belongs to its group');
+  // rotated logs (test/harden-log.test.ts makes some): 0640 like the log
+  for (const rel of walk(d.dir).filter((p) => /^log\/nasauthd\.log\.\d+$/.test(p))) {
+    t.equal(oct(modeOf(join(d.dir, rel))), oct(0o640), `${rel} 0640: a rotated log`);
+    listed.add(rel);
+  }
   // nothing else: no temp file left, no unlisted file
   const found = walk(d.dir).filter((p) => !['nasauth.yaml'].includes(p));
   t.same(found.filter((p) => !listed.has(p)), [], 'no file the list does not know');
