@@ -8,11 +8,15 @@
 //
 // Nothing is lost from the record: every decision is still counted (the metrics, and
 // `count` in the summary line). Only refusals collapse; an accepted login is always its
-// own line. The table of keys is bounded: past MAX_KEYS, refusals of new keys are
-// counted per reason and summarised together ("... for 3112 other names or sources").
+// own line. The table of keys is bounded: past MAX_KEYS (256) keys in an interval,
+// refusals of new keys are counted per reason and summarised together ("... for 3112
+// other names or sources"), so a spray of names writes at most about MAX_KEYS lines
+// per interval.
 import type { Logger } from './log';
 
-export const MAX_KEYS = 1024;
+export const MAX_KEYS = 256;
+/** Distinct keys counted in an overflow summary (beyond: "more than N"). */
+const MAX_DISTINCT = 1024;
 
 /** Reasons whose repeats collapse: refusals, and requests nobody could act on. */
 export const COLLAPSING = new Set(['bad_credentials', 'rate_limited', 'locked_out', 'busy', 'unknown_user', 'account_disabled', 'service_denied', 'must_change_password', 'bad_request', 'unavailable']);
@@ -47,7 +51,7 @@ export class AuditCollapser {
       // too many distinct keys: count by reason only (a spray of names or sources)
       const o = this.overflow.get(line.reason) ?? { first: t, count: 0, keys: new Set<string>(), distinct: 0 };
       o.count++;
-      if (o.keys && !o.keys.has(key)) { o.keys.add(key); o.distinct++; if (o.keys.size > MAX_KEYS) o.keys = null; }
+      if (o.keys && !o.keys.has(key)) { o.keys.add(key); o.distinct++; if (o.keys.size > MAX_DISTINCT) o.keys = null; }
       this.overflow.set(line.reason, o);
       this.stats.collapsed++;
       this.arm();
@@ -70,7 +74,7 @@ export class AuditCollapser {
       if (!all && t - o.first < this.intervalMs) continue;
       this.overflow.delete(reason);
       const secs = Math.max(1, Math.round((t - o.first) / 1000));
-      const others = o.keys ? `${o.distinct} other name${o.distinct === 1 ? '' : 's'} or sources` : `more than ${MAX_KEYS} other names or sources`;
+      const others = o.keys ? `${o.distinct} other name${o.distinct === 1 ? '' : 's'} or sources` : `more than ${MAX_DISTINCT} other names or sources`;
       this.stats.summaries++;
       this.log.info({ audit: 'repeated', reason, count: o.count, distinct: o.keys ? o.distinct : undefined, seconds: secs },
         `${o.count} more ${reason} for ${others} in the last ${secs} s`);
