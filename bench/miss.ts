@@ -7,7 +7,6 @@ import { fmtKB, fmtMs, fmtRate, fmtX, main, max, median, range, sleep, type Figu
 import { buildStore, DEVICE_SCRYPT, startDaemon, TEST_SCRYPT, warm, type BenchDaemon, type ScryptParams } from './lib/daemon';
 import { LoadGen, type Expect, type JobResult } from './lib/loadgen';
 import { add, BENCH_USERS, HIT, series, specs } from './query';
-import * as fs from 'node:fs';
 
 export const TITLE = 'Cache miss (slow hash) and the bound under a wrong-password flood';
 
@@ -77,52 +76,6 @@ export async function floodRun(p: Params, d: BenchDaemon, reps: number): Promise
   return r;
 }
 
-/** Every log file of a bench daemon (the file and its rotated ones), in bytes. */
-function logBytes(d: BenchDaemon): number {
-  let n = 0;
-  for (const f of [d.log, ...Array.from({ length: 10 }, (_, i) => `${d.log}.${i + 1}`)]) { try { n += fs.statSync(f).size; } catch { /* none */ } }
-  return n;
-}
-
-/**
- * Log bytes a wrong-password flood of `total` requests writes, from just before the flood
- * to the daemon's stop (which writes the pending summary lines): per 10,000 requests.
- */
-async function floodLog(p: Params, collapse: boolean, shape: 'guesser' | 'spray', total: number): Promise<{ per10k: number; answers: number; errors: number; seconds: number }> {
-  const d = await startDaemon({ store: buildStore({ users: BENCH_USERS, filler: 0, scrypt: DEVICE_SCRYPT }), logLevel: p.logLevel, config: collapse ? {} : { log: { collapse_seconds: 0 } } });
-  const lg = new LoadGen();
-  try {
-    await sleep(300);
-    const before = logBytes(d);
-    const guesser = [{ user: 'bench0', password: 'not-her-password-1', service: 'dashboard', source: '192.0.2.9' }];
-    const r: JobResult = await lg.run({ kind: 'count', total, socket: d.query, conns: 200, specs: shape === 'guesser' ? guesser : [], flood: shape === 'spray', warmupMs: 0, durationMs: 600_000, expect: FLOOD_OK });
-    process.kill(d.pid, 'SIGTERM'); // a clean stop writes the summaries still pending
-    for (let i = 0; i < 200 && fs.existsSync(`/proc/${d.pid}`) && !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${d.pid}/stat`, 'utf8')); i++) await sleep(50);
-    const bytes = logBytes(d) - before;
-    const answers = r.ok + r.errors;
-    return { per10k: (bytes * 10_000) / Math.max(1, answers), answers, errors: r.errors, seconds: r.elapsedMs / 1000 };
-  } finally { lg.close(); await d.stop(); }
-}
-
-async function logRows(p: Params, rows: Row[], notes: string[]): Promise<number> {
-  const total = p.quick ? 2000 : 10_000;
-  let errors = 0;
-  const fmtBytes = (b: number) => (b >= 1024 * 1024 ? `${(b / 1048576).toFixed(2)} MB` : b >= 1024 ? `${(b / 1024).toFixed(1)} kB` : `${Math.round(b)} B`);
-  for (const shape of ['guesser', 'spray'] as const) {
-    const label = shape === 'guesser' ? 'one guesser (one account, one source)' : 'a spray (random names, 2048 sources)';
-    const peer = await floodLog(p, false, shape, total);
-    const ours = await floodLog(p, true, shape, total);
-    errors += peer.errors + ours.errors;
-    rows.push({ what: `log bytes per 10,000 wrong passwords, ${label}: one line per decision`, peer: true, median: fmtBytes(peer.per10k), p99: '', rate: `${Math.round(peer.answers / peer.seconds)}/s`, errors: peer.errors });
-    rows.push({
-      what: `the same, refusals collapsed (log.collapse_seconds 60, the default)`, median: fmtBytes(ours.per10k), p99: '', rate: `${Math.round(ours.answers / ours.seconds)}/s`,
-      ratio: fmtX(ours.per10k / peer.per10k), errors: ours.errors, goal: 'log bounded under a flood (≤ 1/10 of one line per decision)', met: ours.per10k <= peer.per10k / 10,
-    });
-    notes.push(`log flood, ${label}: ${peer.answers} and ${ours.answers} requests in ${peer.seconds.toFixed(1)} s and ${ours.seconds.toFixed(1)} s`);
-  }
-  return errors;
-}
-
 export async function figure2(p: Params): Promise<FigureResult> {
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -154,7 +107,6 @@ export async function figure2(p: Params): Promise<FigureResult> {
     noise: `after ${range(f.rssAfter, fmtKB)}`, ratio: `${growth >= 0 ? '+' : ''}${fmtKB(growth)}`, errors: 0, goal: 'RSS flat (after − before ≤ 5 MB)', met: growth <= 5 * 1024,
   });
   notes.push(`flood answers by reason: ${Object.entries(reasons).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  errors += await logRows(p, rows, notes);
   return {
     id: '2', title: TITLE, status: errors ? 'fail' : 'ok', rows, notes, errors, seconds: 0,
     data: { flood: f, reasons },
@@ -162,7 +114,6 @@ export async function figure2(p: Params): Promise<FigureResult> {
       'Cache miss: a daemon with `cache.enabled: false`, so every correct password runs scrypt (on the thread pool, max_in_flight 2, max_queued 32: the device defaults); each reply must be ok with cached false. Peer: crypto.scrypt with the same parameters in a bare Node process, as many at once as the daemon runs.',
       `Flood: a daemon with the device defaults and the cache on; a probe process sends cache-hit logins of 8 other users at a paced ${p.probeRate}/s over 4 connections (latency from its own send), first alone, then while a second process floods wrong passwords closed-loop on ${p.floodConns} connections (random user names, one of 2048 sources per request). Each flood answer must be a deny (bad_credentials, busy with 503, rate_limited, locked_out); an allow or any other answer is an error. Alternated ${p.reps}×.`,
       'RSS: VmRSS of the daemon from /proc before the flood, sampled every 50 ms during it (peak), and 0.5 s after it.',
-      `Log bytes: a daemon with the device defaults (refusal delay 500 ms, log.file, rotation) takes ${p.quick ? 2000 : 10_000} wrong passwords over 200 connections, from one guesser (one existing account, one source: rate_limited and locked_out answers after a few) or a spray (random names, 2048 sources); the log's growth from just before the flood to its clean stop (which writes the summaries still pending), scaled to 10,000 requests. Peer: the same daemon with log.collapse_seconds 0, one audit line per decision (before issue 12).`,
     ],
   };
 }

@@ -1,7 +1,7 @@
 // npm run bench: every figure, one table, docs/benchmarks.md regenerated.
 //   npm run bench [-- --quick] [-- --figures 1,6] [-- --help]
 // Each figure also has its own script (bench/query.ts, miss.ts, pam.ts, smb.ts,
-// memory.ts, startup.ts, arm.ts) that replaces only its own section of the report.
+// memory.ts, startup.ts, arm.ts, log.ts) that replaces only its own section of the report.
 import { main } from './lib/common';
 import { figure1, TITLE as T1 } from './query';
 import { figure2, TITLE as T2 } from './miss';
@@ -10,6 +10,7 @@ import { figure4, TITLE as T4 } from './smb';
 import { figure5, TITLE as T5 } from './memory';
 import { figure6, TITLE as T6 } from './startup';
 import { figure7, TITLE as T7 } from './arm';
+import { figure8, TITLE as T8 } from './log';
 
 void main([
   { id: '1', title: T1, run: figure1 },
@@ -19,4 +20,5 @@ void main([
   { id: '5', title: T5, run: figure5 },
   { id: '6', title: T6, run: figure6 },
   { id: '7', title: T7, run: figure7 },
+  { id: '8', title: T8, run: figure8 },
 ], true);

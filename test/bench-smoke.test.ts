@@ -44,7 +44,7 @@ t.test('every figure, quick mode: table, report, numbers or a reason', async (t)
   t.match(md, /\| Node \| v\d+/, 'Node version');
   t.match(md, /\| date \| \d{4}-\d\d-\d\dT/, 'date');
   const figs = JSON.parse(readFileSync(results, 'utf8')).figures as Record<string, Fig>;
-  for (const id of ['1', '2', '3', '4', '5', '6', '7']) {
+  for (const id of ['1', '2', '3', '4', '5', '6', '7', '8']) {
     const f = figs[id];
     t.ok(f, `figure ${id} is in the results`);
     if (!f) continue;

@@ -15,7 +15,7 @@ export function setprivMissing(): string | null {
 export interface Unpriv { proc: ChildProcess; out(): string; stop(): Promise<void> }
 
 /** Start `script` (with `args` as JSON.parse(process.env.ARGS)) as uid/gid `uid`. */
-export function runAs(script: string, args: string[] = [], uid = NOBODY, gid = uid, groups: number[] = []): Unpriv {
+export function runAs(script: string, args: unknown[] = [], uid = NOBODY, gid = uid, groups: number[] = []): Unpriv {
   const proc = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, groups.length ? `--groups=${groups.join(',')}` : '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
     process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ARGS: JSON.stringify(args) } });
   let out = '';
@@ -33,7 +33,7 @@ export function runAs(script: string, args: string[] = [], uid = NOBODY, gid = u
 }
 
 /** Run `script` as `uid` to its end; resolves with its output and exit code. */
-export function runAsToEnd(script: string, args: string[] = [], uid = NOBODY): Promise<{ code: number | null; out: string }> {
+export function runAsToEnd(script: string, args: unknown[] = [], uid = NOBODY): Promise<{ code: number | null; out: string }> {
   const u = runAs(script, args, uid);
   return new Promise((resolve) => u.proc.on('close', (code) => resolve({ code, out: u.out() })));
 }
