@@ -26,7 +26,10 @@ interface Lane {
   added: Set<string>; // acknowledged adds
   deleting: Set<string>; // deletes sent (acknowledged or not)
   deleted: Set<string>; // acknowledged deletes
-  pw: string[]; // [last acknowledged password of "keeper", ...later ones sent without an answer]
+  // keeper's password: the acknowledged one with the highest account version (the store
+  // serialises changes; the version says which came last), and those sent but unanswered
+  pwAcked: { pw: string; version: number };
+  pwPending: Set<string>;
   problems: string[];
 }
 
@@ -38,7 +41,7 @@ function lane(id: number): Lane {
   const run = join(dir, 'run');
   return {
     id, dir, config, admin: join(run, 'admin.sock'), query: join(run, 'query.sock'), pam: join(run, 'pam.sock'),
-    n: 0, kills: 0, starts: 0, checks: 0, acked: 0, added: new Set(), deleting: new Set(), deleted: new Set(), pw: ['Keeper-pass-0'], problems: [],
+    n: 0, kills: 0, starts: 0, checks: 0, acked: 0, added: new Set(), deleting: new Set(), deleted: new Set(), pwAcked: { pw: 'Soak-secret-0', version: 0 }, pwPending: new Set(), problems: [],
   };
 }
 
@@ -64,15 +67,17 @@ async function verify(l: Lane) {
   const present = new Set((r.body.users as Array<{ name: string }>).map((u) => u.name));
   for (const a of l.added) if (!present.has(a) && !l.deleting.has(a)) l.problems.push(`lane ${l.id}: acknowledged add of ${a} lost`);
   for (const x of l.deleted) if (present.has(x)) l.problems.push(`lane ${l.id}: acknowledged delete of ${x} lost`);
-  let works = -1;
-  for (let i = 0; i < l.pw.length && works < 0; i++) {
-    const a = await http(l.query, 'POST', '/v1/authenticate', { user: 'keeper', password: l.pw[i], service: 'smb', source: `soak-${l.id}` });
-    if (a.body.reason === 'ok') works = i;
+  const keeper = (r.body.users as Array<{ name: string; version: number }>).find((u) => u.name === 'keeper');
+  if (!keeper || keeper.version < l.pwAcked.version) l.problems.push(`lane ${l.id}: keeper is at version ${keeper?.version}, below the acknowledged ${l.pwAcked.version}`);
+  let works: string | null = null;
+  for (const pw of [l.pwAcked.pw, ...l.pwPending]) {
+    const a = await http(l.query, 'POST', '/v1/authenticate', { user: 'keeper', password: pw, service: 'smb', source: `soak-${l.id}` });
+    if (a.body.reason === 'ok') { works = pw; break; }
   }
-  if (works < 0) l.problems.push(`lane ${l.id}: no password of keeper works (acknowledged: ${l.pw[0]}, unanswered later: ${l.pw.slice(1).join(', ') || 'none'})`);
-  else l.pw = l.pw.slice(works); // what works now is the acknowledged state
+  if (!works) l.problems.push(`lane ${l.id}: no password of keeper works (acknowledged last: ${l.pwAcked.pw}, unanswered: ${[...l.pwPending].join(', ') || 'none'})`);
+  else { l.pwAcked = { pw: works, version: keeper?.version ?? 0 }; l.pwPending.clear(); } // the state now
   for (const x of [...l.deleting]) if (!present.has(x)) { l.added.delete(x); l.deleting.delete(x); l.deleted.delete(x); }
-  for (const a of present) if (a.startsWith('k') && !l.deleting.has(a)) l.added.add(a); // an unanswered add that landed
+  for (const a of present) if (/^k\dx\d+$/.test(a) && !l.deleting.has(a)) l.added.add(a); // an unanswered add that landed
 }
 
 /** Admin changes and logins until `stop()`; every answer 2xx is an acknowledgement. */
@@ -84,7 +89,7 @@ function load(l: Lane, rnd: () => number) {
       try {
         if (pick < 0.55 || l.added.size < 3) {
           const name = `k${l.id}x${l.n++}`;
-          const r = await http(l.admin, 'POST', '/v1/admin/users', { name, password: `Pass-${name}-1`, email: `${name}@example.com` });
+          const r = await http(l.admin, 'POST', '/v1/admin/users', { name, password: `Soak-pass-${l.n}-z`, email: `${name}@example.com` });
           if (r.status === 201) { l.added.add(name); l.acked++; } else if (r.status !== 409) l.problems.push(`lane ${l.id}: add ${name}: HTTP ${r.status} ${r.text.slice(0, 100)}`);
         } else if (pick < 0.8) {
           const candidates = [...l.added].filter((x) => !l.deleting.has(x));
@@ -94,10 +99,14 @@ function load(l: Lane, rnd: () => number) {
           const r = await http(l.admin, 'DELETE', `/v1/admin/users/${name}`);
           if (r.status === 200) { l.deleted.add(name); l.acked++; }
         } else {
-          const pw = `Keeper-pass-${l.n++}`;
-          l.pw.push(pw);
+          const pw = `Soak-secret-${l.n++}`;
+          l.pwPending.add(pw);
           const r = await http(l.admin, 'POST', '/v1/admin/users/keeper/password', { password: pw });
-          if (r.status === 200) { l.pw = [pw]; l.acked++; }
+          if (r.status === 200) {
+            l.pwPending.delete(pw);
+            l.acked++;
+            if (r.body.user.version > l.pwAcked.version) l.pwAcked = { pw, version: r.body.user.version };
+          }
         }
       } catch { return; } // the daemon is gone
     }
@@ -105,8 +114,8 @@ function load(l: Lane, rnd: () => number) {
   const logins = async () => {
     while (!stopped) {
       try {
-        await http(l.query, 'POST', '/v1/authenticate', { user: 'keeper', password: l.pw[0], service: 'smb', source: `soak-${l.id}` });
-        await pamExchange(l.pam, encodeRequest('AUTH', ['samba', 'keeper', l.pw[0], `soak-${l.id}`, '']), 1, 2000);
+        await http(l.query, 'POST', '/v1/authenticate', { user: 'keeper', password: l.pwAcked.pw, service: 'smb', source: `soak-${l.id}` });
+        await pamExchange(l.pam, encodeRequest('AUTH', ['samba', 'keeper', l.pwAcked.pw, `soak-${l.id}`, '']), 1, 2000);
       } catch { return; }
     }
   };
@@ -124,7 +133,7 @@ t.test(`kill -9 soak: ${SECONDS} s, seed ${SEED}`, async (t) => {
     // the first start: make the account whose password the lane changes
     let d = start(l);
     t.ok(await d.ready, `lane ${l.id}: first start`);
-    const k = await http(l.admin, 'POST', '/v1/admin/users', { name: 'keeper', password: l.pw[0] });
+    const k = await http(l.admin, 'POST', '/v1/admin/users', { name: 'keeper', password: l.pwAcked.pw });
     t.equal(k.status, 201, 'keeper added');
     d.proc.kill('SIGKILL');
     await d.exited;
