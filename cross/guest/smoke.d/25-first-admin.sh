@@ -16,7 +16,7 @@ else
     grep >/dev/null '"reason":"must_change_password"' || fail "the one-time password does not log in as admin"
 
   step first-admin-change
-  /opt/nasauth/bin/node /smoke/q.js "$QSOCK" POST /v1/password "{\"user\":\"admin\",\"old_password\":\"$ADMIN_PW\",\"new_password\":\"Sm0ke-Admin-Own-1\"}" |
+  /opt/nasauth/bin/node /smoke/q.js "$QSOCK" POST /v1/password "{\"user\":\"admin\",\"old_password\":\"$ADMIN_PW\",\"new_password\":\"Sm0ke-Owner-Pw-1\"}" |
     grep >/dev/null '"decision":"allow"' || fail "changing the one-time password failed"
   i=0
   while [ -f "$OTP" ]; do i=$((i + 1)); [ $i -le 50 ] || fail "$OTP still there after the change"; sleep 0.2; done
