@@ -150,7 +150,7 @@ function isSocket(path: string): boolean {
 
 /** Remove a stale socket file (never anything else) and make its folder. */
 export function prepareSocketPath(path: string) {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (mkdirSync(dirname(path), { recursive: true, mode: 0o755 })) chmodSync(dirname(path), 0o755); // whatever the umask
   try {
     const st = lstatSync(path);
     if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to remove it`);

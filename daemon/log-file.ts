@@ -156,10 +156,19 @@ export class LogFile {
 
   private open() {
     try {
-      fs.mkdirSync(dirname(this.path), { recursive: true, mode: 0o750 });
-      this.fd = fs.openSync(this.path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, LOG_FILE_MODE);
+      // a folder or file made here gets its mode exactly, whatever the umask (the init
+      // script's is 077); an existing file more open than LOG_FILE_MODE is tightened
+      if (fs.mkdirSync(dirname(this.path), { recursive: true, mode: 0o750 })) fs.chmodSync(dirname(this.path), 0o750);
+      const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL } = fs.constants;
+      let created = true;
+      try { this.fd = fs.openSync(this.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, LOG_FILE_MODE); } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        created = false;
+        this.fd = fs.openSync(this.path, O_WRONLY | O_APPEND);
+      }
       const st = fs.fstatSync(this.fd);
-      if (st.mode & 0o777 & ~LOG_FILE_MODE) fs.fchmodSync(this.fd, st.mode & 0o777 & LOG_FILE_MODE);
+      if (created) fs.fchmodSync(this.fd, LOG_FILE_MODE);
+      else if (st.mode & 0o777 & ~LOG_FILE_MODE) fs.fchmodSync(this.fd, st.mode & 0o777 & LOG_FILE_MODE);
       this.size = st.size;
     } catch (e) {
       this.fd = -1;

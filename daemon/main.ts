@@ -1,7 +1,7 @@
 // nasauthd: the credential authority. One process: load and check the config, open the
 // store, start the sockets, answer. Exit codes: 0 clean stop, 2 bad config, 3 bad store,
 // 4 cannot start a socket, 5 another nasauthd runs on the same state folder.
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
@@ -47,7 +47,9 @@ export async function main(argv = process.argv.slice(2)) {
   let created: boolean;
   try {
     mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
-    mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 });
+    // the init script runs the daemon under umask 077: a run folder it makes gets its mode
+    // explicitly, or no unprivileged PAM caller could reach the 0666 socket in it
+    if (mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 })) chmodSync(cfg.run_dir, 0o755);
   } catch (e) {
     die(3, (e as Error).message);
   }

@@ -6,7 +6,7 @@
 // the LDAP view serves too.
 import { writeDurable } from './store';
 import type { StoreData } from './store';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function renderPasswd(d: StoreData, homeBase: string, shell: string): string {
@@ -24,7 +24,7 @@ export function renderGroup(d: StoreData): string {
 }
 
 export function writeNss(dir: string, d: StoreData, homeBase: string, shell: string) {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (mkdirSync(dir, { recursive: true, mode: 0o755 })) chmodSync(dir, 0o755); // readable by every process, whatever the umask
   writeDurable(join(dir, 'passwd'), Buffer.from(renderPasswd(d, homeBase, shell)), 0o644, false);
   writeDurable(join(dir, 'group'), Buffer.from(renderGroup(d)), 0o644, false);
 }

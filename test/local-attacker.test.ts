@@ -48,7 +48,8 @@ if (!isRoot || setprivMissing()) {
 } else {
   t.test('nobody reaches only the 0666 PAM socket and reads no daemon file', async (t) => {
     const group = spawnSync('getent', ['group', 'www-data']).status === 0 ? 'www-data' : null; // the web server's group; nobody is not in it
-    const d = await startDaemon({ createAdmin: true, config: { sockets: { ldap: { enabled: true }, query: { group } }, log: { file: 'log/nasauthd.log' } } });
+    // under the init script's umask 077, as on the device
+    const d = await startDaemon({ umask: 0o077, createAdmin: true, config: { sockets: { ldap: { enabled: true }, query: { group } }, log: { file: 'log/nasauthd.log' } } });
     t.teardown(async () => { await d.stop(); cleanup(d); });
     const sockets = { query: d.query, pam: d.pam, pam_priv: d.pamPriv, admin: d.admin, ldapi: d.ldap, lock: join(d.stateDir, 'nasauthd.lock') };
     const files = {

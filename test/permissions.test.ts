@@ -40,6 +40,7 @@ t.test('the daemon: state, run, NSS and log folders', async (t) => {
   // the query socket's group: a real group that is not root's
   const group = spawnSync('getent', ['group', 'nogroup']).status === 0 ? 'nogroup' : null;
   const d = await startDaemon({
+    umask: 0o077, // as init.d/nasauthd runs it: every mode below is set explicitly, not left to the umask
     createAdmin: true,
     config: { sockets: { ldap: { enabled: true }, ...(group ? { query: { group } } : {}) }, log: { file: 'log/nasauthd.log' } },
   });
