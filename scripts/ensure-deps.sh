@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(samba samba-vfs-modules smbclient pamtester libpam0g-dev valgrind gcc make libnss-extrausers whois
       debootstrap qemu-user qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
       binutils-arm-linux-gnueabihf cpio file patchelf curl ca-certificates debian-archive-keyring
-      iproute2 util-linux zstd xz-utils)
+      iproute2 util-linux zstd xz-utils strace tdb-tools bsdutils)
 
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
