@@ -241,14 +241,19 @@ export class LdapView {
     c.on('data', () => {
       if (c.destroyed || !framer.pending) { clear(); return; }
       if (timer) return;
-      timer = setTimeout(() => {
+      const mine: NodeJS.Timeout = setTimeout(() => setImmediate(() => {
+        // setImmediate: after the poll phase, so bytes that arrived while the event loop
+        // was busy are read first; a stall of the daemon is not the client's slowness
+        if (timer !== mine) return; // cleared (the message completed) meanwhile
         timer = null;
+        if (c.destroyed || !framer.pending) return;
         const why = `a message stayed incomplete for ${MESSAGE_READ_TIMEOUT_MS} ms`;
         this.stats.refused++;
         this.log.warn({ ldap: 'closed', conn: st.id, why }, 'LDAP connection closed: incomplete message');
         if (c.writable) c.end(noticeOfDisconnection(RESULT.protocolError, why));
         setTimeout(() => c.destroy(), 1000).unref(); // a peer that never reads
-      }, MESSAGE_READ_TIMEOUT_MS);
+      }), MESSAGE_READ_TIMEOUT_MS);
+      timer = mine;
       timer.unref();
     });
   }

@@ -101,13 +101,17 @@ export class PamSocket {
     // idle: nothing in progress since it connected or since its last answer (PINGs aside)
     const armIdle = () => {
       if (idleTimer || sock.destroyed) return;
-      idleTimer = setTimeout(() => {
+      // setImmediate: after the poll phase, so a request that arrived while the event loop
+      // was busy is read first (a stalled daemon must not close a prompt client)
+      const timer: NodeJS.Timeout = setTimeout(() => setImmediate(() => {
+        if (idleTimer !== timer) return;
         idleTimer = null;
-        if (busy || queue.length > 0) return; // re-armed when the work is answered
+        if (busy || queue.length > 0 || sock.destroyed) return; // re-armed when the work is answered
         const left = lastWork + this.idleTimeoutMs - Date.now();
         if (left > 0) armIdle();
         else sock.destroy();
-      }, Math.max(0, lastWork + this.idleTimeoutMs - Date.now()));
+      }), Math.max(0, lastWork + this.idleTimeoutMs - Date.now()));
+      idleTimer = timer;
       idleTimer.unref();
     };
     const drop = () => {
@@ -161,10 +165,12 @@ export class PamSocket {
       }
       if (parser.pending > 0) {
         if (!readTimer) {
-          readTimer = setTimeout(() => {
+          const timer: NodeJS.Timeout = setTimeout(() => setImmediate(() => {
+            if (readTimer !== timer) return; // cleared (the frame completed) meanwhile
             readTimer = null;
-            fatal(`incomplete request for ${this.readTimeoutMs} ms`);
-          }, this.readTimeoutMs);
+            if (parser.pending > 0 && !sock.destroyed) fatal(`incomplete request for ${this.readTimeoutMs} ms`);
+          }), this.readTimeoutMs);
+          readTimer = timer;
           readTimer.unref();
         }
       } else clearRead();
