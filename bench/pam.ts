@@ -70,7 +70,8 @@ export async function figure3(p: Params): Promise<FigureResult> {
     // private PAM service files (pam_start_confdir: the host's /etc/pam.d is not read)
     const confdir = join(dir, 'pam.d');
     fs.mkdirSync(confdir);
-    fs.writeFileSync(join(confdir, 'nasauth-bench'), `auth required ${mod.path} socket=${d.pam} service=smb\n`);
+    // as root the module uses the privileged socket (priv_socket=) for every request
+    fs.writeFileSync(join(confdir, 'nasauth-bench'), `auth required ${mod.path} socket=${d.pam} priv_socket=${d.pamPriv} service=smb\n`);
     fs.writeFileSync(join(confdir, 'unix-bench'), 'auth required pam_unix.so\n');
     fs.writeFileSync(join(confdir, 'permit-bench'), 'auth required pam_permit.so\n');
     // pam_unix's user: private passwd and shadow, bind-mounted in a private mount namespace
@@ -117,7 +118,7 @@ export async function figure3(p: Params): Promise<FigureResult> {
       data: { nas: S.nas, echo: S.echo, permit: S.permit, unix: S.unix },
       method: [
         `bench/pam_loop.c (built with gcc -O2 -lpam) runs pam_start_confdir + pam_authenticate + pam_end ${p.pamN}× (pam_unix: ${p.pamUnixN}×) per repetition, ${p.reps} repetitions, with a conversation that answers a fixed password; every transaction's result must be PAM_SUCCESS.`,
-        `Service files live in a private folder (pam_start_confdir), never /etc/pam.d: \`auth required ${mod.path.slice(ROOT.length + 1)} socket=… service=smb\` (by absolute path), \`auth required pam_unix.so\`, \`auth required pam_permit.so\`.`,
+        `Service files live in a private folder (pam_start_confdir), never /etc/pam.d: \`auth required ${mod.path.slice(ROOT.length + 1)} socket=… priv_socket=… service=smb\` (by absolute path; as root the module uses the privileged socket), \`auth required pam_unix.so\`, \`auth required pam_permit.so\`.`,
         'pam_unix reads a private passwd/shadow (user benchu, hash from `mkpasswd -m yescrypt`) bind-mounted over /etc/passwd and /etc/shadow inside `unshare -m`; the host\'s /etc is never edited.',
         'The daemon (device scrypt parameters, cache warmed with one login) and the echo floor (bench/lib/floor.js pam) are pinned to CPU 0, the C loop to CPU 1.',
         'Every run also sends a wrong password through pam_nasauth and requires PAM_AUTH_ERR.',

@@ -22,7 +22,7 @@
 #    existing store is never touched;
 #  - the Samba LDAP bind secret is generated once (0600) where the config's
 #    sockets.ldap.bind_secret_file says (relative: to state_dir; the daemon reads it
-#    there) and handed to Samba with `smbpasswd -w` when smbpasswd exists;
+#    there) and handed to Samba on stdin with `smbpasswd -s -W` when smbpasswd exists;
 #  - every file it installed outside /opt/nasauth is listed with its md5 in
 #    /opt/nasauth/share/installed-files, for uninstall.sh.
 set -e
@@ -180,12 +180,22 @@ if [ ! -s "$ROOT$LDAP_SECRET" ]; then
 fi
 chmod 600 "$ROOT$LDAP_SECRET"
 if [ -z "$ROOT" ] && command -v smbpasswd >/dev/null 2>&1; then
-  # Samba keeps "ldap admin dn"'s password in secrets.tdb; -w is its only interface.
-  if smbpasswd -w "$(cat "$LDAP_SECRET")" >/dev/null 2>&1; then
-    say "stored the LDAP bind secret for Samba (smbpasswd -w)"
+  # Samba keeps "ldap admin dn"'s password in secrets.tdb. On stdin (-s -W: the secret,
+  # then its confirmation), never as an argument: every local user can read any
+  # process's command line in /proc/PID/cmdline. A here-document is the shell's own
+  # (no printf or echo process whose arguments would show it).
+  secret=$(head -n 1 "$LDAP_SECRET")
+  if smbpasswd -s -W >/dev/null 2>&1 <<EOF
+$secret
+$secret
+EOF
+  then
+    say "stored the LDAP bind secret for Samba (smbpasswd -W, on stdin)"
   else
-    say "warning: smbpasswd -w failed (is smb.conf's ldap admin dn set?); run it again after configuring Samba"
+    say "warning: smbpasswd -W failed (is smb.conf's ldap admin dn set?); run it again after configuring Samba:"
+    say "  { cat $LDAP_SECRET; cat $LDAP_SECRET; } | smbpasswd -s -W"
   fi
+  secret=
 fi
 
 # 5b. the web page's certificate, unless the builder supplied one (on the device only:
@@ -209,5 +219,10 @@ fi
 say "installed $(cat "$ROOT$PREFIX/share/VERSION" 2>/dev/null) into ${ROOT:-/}"
 if [ "$START" = yes ] || { [ "$START" = auto ] && [ "$was_running" = yes ]; }; then
   /etc/init.d/nasauthd restart
+  # the first start's one-time admin password: a root-only file, never the log
+  if [ -f "$STATE_DIR/initial-admin-password" ]; then
+    say "the one-time password of the first admin account is in $STATE_DIR/initial-admin-password (root only;"
+    say "  read it with: head -n 1 $STATE_DIR/initial-admin-password); it must be changed at the first login"
+  fi
   [ -x /etc/init.d/nasauth-web ] && /etc/init.d/nasauth-web restart
 fi

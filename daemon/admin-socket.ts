@@ -39,7 +39,9 @@ export class AdminSocket {
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const a = this.auth;
     const actor = String(req.headers['x-nasauth-actor'] ?? 'admin-socket').slice(0, 64);
-    const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    let url: string;
+    // a path that is not percent-encoded UTF-8 is the client's mistake (it was a 500; found by test/fuzz.test.ts)
+    try { url = decodeURIComponent((req.url ?? '/').split('?')[0]); } catch { throw new HttpError(400, 'bad_request', 'the path is not valid percent-encoded UTF-8'); }
     const parts = url.split('/').filter(Boolean); // v1 admin users NAME ...
     if (parts[0] !== 'v1' || parts[1] !== 'admin') throw new HttpError(404, 'bad_request', `no such route: ${url}`);
     const [, , kind, name, sub] = parts;

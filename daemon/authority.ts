@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from './config';
 import { canonicalService } from './config';
 import { NasauthError } from './errors';
-import { auditLogger, writeAudit, type Logger } from './log';
+import { auditLogger, type Logger } from './log';
+import { AuditCollapser } from './audit-collapse';
 import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
@@ -139,11 +140,13 @@ export class Authority {
   readonly auditLog: Logger;
   /** the directory this NAS follows (daemon/upstream/), when upstream.enabled */
   upstream: UpstreamHooks | null = null;
+  readonly collapser: AuditCollapser;
 
   // private: surfaces read through the methods below, never the store (test/layers.test.ts)
   constructor(cfg: Config, private readonly store: Store, readonly log: Logger, readonly now: () => number = Date.now) {
     this.cfg = cfg;
     this.auditLog = auditLogger(log);
+    this.collapser = new AuditCollapser(this.auditLog, cfg.log.collapse_seconds * 1000, now);
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
@@ -160,6 +163,7 @@ export class Authority {
     this.cfg = cfg;
     this.limiter.reconfigure(cfg.rate_limit);
     this.sessions.reconfigure(cfg.sessions);
+    this.collapser.setInterval(cfg.log.collapse_seconds);
     this.changed(); // policy decides group memberships: what was rendered may be out of date
   }
 
@@ -196,7 +200,8 @@ export class Authority {
 
   private audit(req: { user: string; service: string; source: string; channel: Channel }, d: Decision, op = 'authenticate') {
     this.remember(req, d);
-    writeAudit(this.auditLog, { audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
+    // repeated refusals of one kind collapse into a summary line (daemon/audit-collapse.ts)
+    this.collapser.record({ audit: op, user: req.user.slice(0, 64), service: req.service.slice(0, 64), source: req.source.slice(0, 128), channel: req.channel, reason: d.reason, cached: d.cached ?? false });
   }
 
   /** Policy for an account whose password is proven (or, for authorize, not needed). */
@@ -587,6 +592,11 @@ export class Authority {
         },
       } : {}),
     };
+  }
+
+  /** When the account with this rid last had its password set (null: never); undefined: no such account. */
+  passwordSetAt(rid: number): number | null | undefined {
+    return this.store.accounts().find((x) => x.rid === rid)?.password_changed_at;
   }
 
   /** The admin's view of one account, or undefined. */

@@ -345,6 +345,7 @@ function printStatus(s: Record<string, any>) { // eslint-disable-line @typescrip
   if (s.locked.length) process.stdout.write(`locked       ${s.locked.map((l: { name: string; until: string }) => `${l.name} until ${l.until}`).join(', ')} (nasauth unlock USER)\n`);
   if (s.disabled.length) process.stdout.write(`disabled     ${s.disabled.join(', ')}\n`);
   if (s.must_change_password.length) process.stdout.write(`must change  ${s.must_change_password.join(', ')}\n`);
+  if (s.initial_admin_password_file) process.stdout.write(`first start  the one-time admin password is in ${s.initial_admin_password_file} (root only); it goes once the password is changed\n`);
   process.stdout.write(`cache        ${s.cache.entries} entries, ${s.cache.hits} hits, ${s.cache.misses} misses\n`);
   process.stdout.write(`memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB resident\n`);
   if (s.upstream) {

@@ -18,7 +18,7 @@ export interface Config {
     admin: SocketConfig;
     ldap: SocketConfig & { enabled: boolean; suffix: string; bind_dn: string; bind_secret_file: string };
   };
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; file: string | null };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; file: string | null; max_bytes: number; keep: number; collapse_seconds: number };
   scrypt: { log_n: number; r: number; p: number; max_in_flight: number; max_queued: number };
   cache: { enabled: boolean; ttl_seconds: number; max_entries: number };
   rate_limit: {
@@ -93,7 +93,7 @@ sockets:
     suffix: dc=nas,dc=local
     bind_dn: cn=samba,dc=nas,dc=local
     bind_secret_file: ldap-bind.secret
-log: { level: info, file: null }
+log: { level: info, file: null, max_bytes: 4194304, keep: 3, collapse_seconds: 60 }
 scrypt: { log_n: 14, r: 8, p: 1, max_in_flight: 2, max_queued: 32 }
 cache: { enabled: true, ttl_seconds: 900, max_entries: 4096 }
 rate_limit:
@@ -225,6 +225,12 @@ const SCHEMA: Schema = obj({
   log: obj({
     level: { t: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     file: { t: 'nullable', of: path },
+    // the daemon rotates log.file itself at max_bytes (0: never; then rotate it from
+    // outside and send SIGUSR1), keeping `keep` old files
+    max_bytes: int(0, 1024 * 1024 * 1024),
+    keep: int(1, 100),
+    // repeated refusals of one kind (reason, user, source) collapse into one line per this many seconds (0: never)
+    collapse_seconds: int(0, 3600),
   }),
   scrypt: obj({ log_n: int(10, 20), r: int(1, 32), p: int(1, 16), max_in_flight: int(1, 16), max_queued: int(0, 10000) }),
   cache: obj({ enabled: bool, ttl_seconds: int(1, 86400), max_entries: int(1, 1_000_000) }),
@@ -413,6 +419,7 @@ function semantic(c: Config, file: string) {
   if (c.accounts.uid_min > c.accounts.uid_max) fail(file, 'accounts.uid_min', 'a value not above accounts.uid_max', c.accounts.uid_min);
   if (c.password_policy.min_length > c.password_policy.max_length) fail(file, 'password_policy.min_length', 'a value not above max_length');
   if (c.sessions.idle_seconds > c.sessions.absolute_seconds) fail(file, 'sessions.idle_seconds', 'a value not above sessions.absolute_seconds');
+  if (c.log.max_bytes !== 0 && c.log.max_bytes < 65536) fail(file, 'log.max_bytes', '0 (never rotate) or at least 65536 bytes', c.log.max_bytes);
   if (c.rate_limit.backoff_after > c.rate_limit.lockout_after) fail(file, 'rate_limit.backoff_after', 'a value not above rate_limit.lockout_after');
   for (const role of ['admin', 'user'] as const) {
     c.roles[role].default_services.forEach((s, i) => {

@@ -1,10 +1,12 @@
 // Shared pieces of the two HTTP+JSON surfaces (query socket, admin socket): bounded
 // bodies, strict UTF-8 JSON, and Unix sockets created with the narrowest permissions.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { SocketConfig } from './config';
+import { probeSocket } from './instance-lock';
 import { REASONS, type Reason } from './reasons';
 
 export const MAX_BODY = 16 * 1024; // a credential request is a few hundred bytes
@@ -98,6 +100,36 @@ export function sendError(res: ServerResponse, status: number, reason: Reason, m
   send(res, status, { error: { reason, code: REASONS[reason].code, message } });
 }
 
+/**
+ * At most `max` connections, and a client holding idle keep-alive connections cannot
+ * lock others out: at the cap a new connection closes the one idle longest (no request
+ * in progress); only when every connection has a request in progress is the new one
+ * closed at once. (server.maxConnections would drop the new one whatever the others do.)
+ */
+export function capConnections(server: Server, max: number, onFull: (what: 'evicted' | 'refused', open: number) => void = () => {}) {
+  const conns = new Map<Socket, { inFlight: number; last: number }>();
+  server.on('connection', (s: Socket) => {
+    if (conns.size >= max) {
+      let victim: Socket | null = null;
+      let oldest = Infinity;
+      for (const [c, st] of conns) if (st.inFlight === 0 && st.last < oldest) { oldest = st.last; victim = c; }
+      if (!victim) { onFull('refused', conns.size); s.destroy(); return; }
+      onFull('evicted', conns.size);
+      conns.delete(victim);
+      victim.destroy();
+    }
+    const st = { inFlight: 0, last: Date.now() };
+    conns.set(s, st);
+    s.on('close', () => conns.delete(s));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const st = conns.get(req.socket);
+    if (!st) return;
+    st.inFlight++;
+    res.on('close', () => { st.inFlight--; st.last = Date.now(); });
+  });
+}
+
 export function hardenServer(server: Server) {
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -130,9 +162,13 @@ export function resolveGid(group: string | number | null): number | null {
   }
 }
 
+function isSocket(path: string): boolean {
+  try { return lstatSync(path).isSocket(); } catch { return false; }
+}
+
 /** Remove a stale socket file (never anything else) and make its folder. */
 export function prepareSocketPath(path: string) {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (mkdirSync(dirname(path), { recursive: true, mode: 0o755 })) chmodSync(dirname(path), 0o755); // whatever the umask
   try {
     const st = lstatSync(path);
     if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to remove it`);
@@ -146,7 +182,12 @@ export function prepareSocketPath(path: string) {
  * Listen on a Unix socket so that it is never, even for an instant, more open than
  * configured: the umask closes it while it is created, then mode and group are set.
  */
-export function listenUnix(server: { listen(path: string, cb: () => void): unknown; once(ev: 'error', cb: (e: Error) => void): unknown }, s: SocketConfig): Promise<void> {
+export async function listenUnix(server: { listen(path: string, cb: () => void): unknown; once(ev: 'error', cb: (e: Error) => void): unknown }, s: SocketConfig): Promise<void> {
+  // a socket file is removed only when nothing answers on it (a killed daemon's);
+  // one that answers belongs to a live process, another nasauthd most likely
+  if (isSocket(s.path) && (await probeSocket(s.path)).answers) {
+    throw new Error(`${s.path} is answered by another process (another nasauthd with other state?); refusing to remove it`);
+  }
   prepareSocketPath(s.path);
   const gid = resolveGid(s.group);
   return new Promise((resolve, reject) => {

@@ -193,6 +193,9 @@ export class MessageFramer {
   private skip = 0;
   private dead = false;
 
+  /** Whether a message has started and not yet ended (for the per-message read timeout). */
+  get pending(): boolean { return !this.dead && (this.buf.length > 0 || this.skip > 0); }
+
   push(chunk: Buffer): FramerEvent[] {
     if (this.dead) return [];
     const events: FramerEvent[] = [];

@@ -39,6 +39,8 @@ import { passwordProblems } from './password-policy';
 
 /** smbd keeps one connection per smbd process open and reconnects by itself. */
 export const IDLE_TIMEOUT_MS = 15 * 60_000;
+/** A message, once started, must arrive whole within this: smbd writes each at once. */
+export const MESSAGE_READ_TIMEOUT_MS = 5_000;
 /** One per smbd process plus tools; a flood beyond this is dropped by the kernel queue. */
 export const MAX_CONNECTIONS = 1024;
 /** Entries per search at most: the NAS has tens of accounts; more is a runaway query. */
@@ -80,7 +82,7 @@ function readOrCreateSecret(file: string, log: Logger): Buffer {
   const secret = randomBytes(24).toString('base64url');
   const old = process.umask(0o077);
   try { fs.writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }); } finally { process.umask(old); }
-  log.info({ file }, 'created the LDAP bind secret; store it for smbd with: smbpasswd -w "$(cat FILE)"');
+  log.info({ file }, 'created the LDAP bind secret; store it for smbd (on stdin, never as an argument) with: { cat FILE; cat FILE; } | smbpasswd -s -W');
   return Buffer.from(secret, 'utf8');
 }
 
@@ -234,6 +236,36 @@ export class LdapView {
           st.raw = null;
         }
       }
+    });
+    this.readTimeout(c, st, framer);
+  }
+
+  /**
+   * A half-sent message would hold the connection (and its buffer) until the idle
+   * timeout; idleness between whole messages is smbd's normal state. Runs after the
+   * framer's 'data' listener, so it sees what is still pending after each chunk.
+   */
+  private readTimeout(c: Socket, st: ConnState, framer: MessageFramer) {
+    let timer: NodeJS.Timeout | null = null;
+    const clear = () => { if (timer) { clearTimeout(timer); timer = null; } };
+    c.on('close', clear);
+    c.on('data', () => {
+      if (c.destroyed || !framer.pending) { clear(); return; }
+      if (timer) return;
+      const mine: NodeJS.Timeout = setTimeout(() => setImmediate(() => {
+        // setImmediate: after the poll phase, so bytes that arrived while the event loop
+        // was busy are read first; a stall of the daemon is not the client's slowness
+        if (timer !== mine) return; // cleared (the message completed) meanwhile
+        timer = null;
+        if (c.destroyed || !framer.pending) return;
+        const why = `a message stayed incomplete for ${MESSAGE_READ_TIMEOUT_MS} ms`;
+        this.stats.refused++;
+        this.log.warn({ ldap: 'closed', conn: st.id, why }, 'LDAP connection closed: incomplete message');
+        if (c.writable) c.end(noticeOfDisconnection(RESULT.protocolError, why));
+        setTimeout(() => c.destroy(), 1000).unref(); // a peer that never reads
+      }), MESSAGE_READ_TIMEOUT_MS);
+      timer = mine;
+      timer.unref();
     });
   }
 

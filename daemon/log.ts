@@ -1,9 +1,9 @@
-// Logging: pino JSON lines, to stdout or a file through pino.destination (transports do
-// not survive bundling). Secrets never reach a line: requests are logged through their
+// Logging: pino JSON lines, to stdout (pino.destination) or a file (log-file.ts: rotated,
+// bounded); transports do not survive bundling. Secrets never reach a line: requests are logged through their
 // log-safe views, and redaction catches any field with a secret's name as a backstop.
 import pino from 'pino';
 import { jsonString } from './json-text';
-import { LineBatch } from './log-batch';
+import { LOG_BUFFER_BYTES, LOG_FLUSH_MS, LogFile } from './log-file';
 
 export const REDACT_PATHS = [
   'password', 'old_password', 'new_password', 'secret', 'hash', 'verifiers', 'nt', 'scrypt', 'legacy',
@@ -14,14 +14,13 @@ export const REDACT_PATHS = [
 export type Logger = pino.Logger;
 
 /**
- * To a file (the device), lines are batched (daemon/log-batch.ts: up to 64 KiB, one
- * write per batch) and flushed at least every second and at exit: one write per line,
- * then one per 4 KiB, was a third of the busy time on the cache-hit path
+ * To a file (the device), lines are batched (daemon/log-file.ts: up to LOG_BUFFER_BYTES,
+ * one write per batch) and flushed at least every second and at exit: one write per
+ * line, then one per 4 KiB, was a third of the busy time on the cache-hit path
  * (docs/performance.md). A kill -9 can lose up to a second of audit lines. To stdout
  * (development, tests) every line is written at once.
  */
-export const LOG_BUFFER_BYTES = 4096;
-export const LOG_FLUSH_MS = 1000;
+export { LOG_BUFFER_BYTES, LOG_FLUSH_MS };
 
 /**
  * pino.stdTimeFunctions.isoTime, formatted once per millisecond: Date's toISOString
@@ -54,12 +53,27 @@ export function auditLogger(log: Logger): Logger {
   return pino({ ...BASE_OPTIONS, level: log.level }, dest);
 }
 
-export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream): Logger {
-  let dest = stream ?? pino.destination({ dest: file ?? 1, sync: false, mkdir: true, minLength: file ? LOG_BUFFER_BYTES : 0 });
-  if (!stream && file) {
-    const batch = new LineBatch(dest as ReturnType<typeof pino.destination>);
-    dest = batch;
-    setInterval(() => { try { batch.tick(); } catch { /* a write is in flight */ } }, LOG_FLUSH_MS).unref();
+/** The log file under a logger (null when it logs to stdout or a given stream). */
+export function logFileOf(log: Logger): LogFile | null {
+  const dest = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return dest instanceof LogFile ? dest : null;
+}
+
+export interface LogFileSettings { max_bytes: number; keep: number }
+
+/**
+ * To a file (the device): daemon/log-file.ts (buffered, rotated, bounded, and a full
+ * disk loses log lines, never a login). To stdout (development, tests, or the init
+ * script's LOGFILE): every line at once; a failing stdout loses lines, never the daemon.
+ */
+export function makeLogger(level: string, file: string | null, stream?: pino.DestinationStream, rotation: LogFileSettings = { max_bytes: 4 * 1024 * 1024, keep: 3 }): Logger {
+  let dest: pino.DestinationStream;
+  if (stream) dest = stream;
+  else if (file) dest = new LogFile(file, { maxBytes: rotation.max_bytes, keep: rotation.keep });
+  else {
+    const out = pino.destination({ dest: 1, sync: false, minLength: 0 });
+    out.on('error', () => { /* stdout gone or its disk full: the line is lost, the daemon goes on */ });
+    dest = out;
   }
   return pino({ ...BASE_OPTIONS, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
 }

@@ -26,8 +26,25 @@ export function encodeMacRoman(s: string): Buffer {
   return Buffer.from(out);
 }
 
+// The UTF-8 bytes of each high MacRoman byte, so a password is converted byte to byte
+// without passing through a JS string (which could not be wiped).
+const HIGH_UTF8 = Array.from(HIGH, (ch) => Buffer.from(ch, 'utf8'));
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** Bytes from afpd: valid UTF-8 stays; anything else is MacRoman, returned as UTF-8. */
+/**
+ * Bytes from afpd: valid UTF-8 stays (the same buffer); anything else is MacRoman,
+ * returned as a new UTF-8 buffer, and the MacRoman input is wiped (it is a password).
+ */
 export function afpPasswordBytes(b: Buffer): Buffer {
-  try { utf8.decode(b); return b; } catch { return Buffer.from(decodeMacRoman(b), 'utf8'); }
+  try { utf8.decode(b); return b; } catch { /* MacRoman */ }
+  let n = 0;
+  for (const c of b) n += c < 0x80 ? 1 : HIGH_UTF8[c - 0x80].length;
+  const out = Buffer.alloc(n); // not the shared pool: wiped on its own by the caller
+  let at = 0;
+  for (const c of b) {
+    if (c < 0x80) out[at++] = c;
+    else at += HIGH_UTF8[c - 0x80].copy(out, at);
+  }
+  b.fill(0);
+  return out;
 }

@@ -1,12 +1,14 @@
 // nasauthd: the credential authority. One process: load and check the config, open the
 // store, start the sockets, answer. Exit codes: 0 clean stop, 2 bad config, 3 bad store,
-// 4 cannot start a socket.
-import { mkdirSync, unlinkSync } from 'node:fs';
+// 4 cannot start a socket, 5 another nasauthd runs on the same state folder.
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
 import { loadConfig, type Config } from './config';
-import { makeLogger } from './log';
+import { deliverOneTimePassword, oneTimePasswordPath, retireOneTimePassword } from './first-start';
+import { AlreadyRunning, lockStateDir, type InstanceLock } from './instance-lock';
+import { logFileOf, makeLogger } from './log';
 import { writeNss } from './nss';
 import { PamSocket } from './pam-socket';
 import { raiseLoopPriority } from './loop-priority';
@@ -52,14 +54,26 @@ export async function main(argv = process.argv.slice(2)) {
 
   // before anything uses the thread pool (the log file is opened on it): see loop-priority.ts
   const loopNice = await raiseLoopPriority().catch(() => 0);
-  const log = makeLogger(cfg.log.level, cfg.log.file);
+  const log = makeLogger(cfg.log.level, cfg.log.file, undefined, cfg.log);
   let store: Store;
   let created: boolean;
   try {
     mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
-    mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 });
+    // the init script runs the daemon under umask 077: a run folder it makes gets its mode
+    // explicitly, or no unprivileged PAM caller could reach the 0666 socket in it
+    if (mkdirSync(cfg.run_dir, { recursive: true, mode: 0o755 })) chmodSync(cfg.run_dir, 0o755);
+  } catch (e) {
+    die(3, (e as Error).message);
+  }
+  // one daemon per state folder, taken before the store is read or anything is written
+  let lock: InstanceLock;
+  try { lock = await lockStateDir(cfg.state_dir); } catch (e) {
+    die(e instanceof AlreadyRunning ? 5 : 3, (e as Error).message);
+  }
+  try {
     ({ store, created } = Store.open(cfg.state_dir));
   } catch (e) {
+    lock.release();
     die(3, (e as Error).message);
   }
   const auth = new Authority(cfg, store, log);
@@ -80,10 +94,21 @@ export async function main(argv = process.argv.slice(2)) {
       log.error({ event: 'first_admin_refused', user: adminName, err: (e as Error).message }, 'first start: no admin created');
       process.stderr.write(`nasauthd: ${(e as Error).message}\n`);
     }
-    // Printed once, to the console, never to the log. It must be changed at first use.
-    if (pw) process.stderr.write(`\nnasauthd: first start: created account "${adminName}" with the one-time password: ${pw}\n` +
-      `nasauthd: it must be changed at the first login (dashboard, or: nasauth user passwd ${adminName})\n\n`);
+    // To a root-only file (and a terminal, if stderr is one), never to the log. It must be changed at first use.
+    const first = store.account(adminName);
+    if (pw && first) deliverOneTimePassword(cfg.state_dir, pw, first, log);
   }
+  // the one-time password file goes once that password is changed, by any path
+  const retireOtp = () => {
+    const why = retireOneTimePassword(auth.config.state_dir, (rid) => auth.passwordSetAt(rid));
+    if (why) log.info({ event: 'initial_admin_password_removed', why }, `removed ${oneTimePasswordPath(auth.config.state_dir)}: ${why}`);
+  };
+  retireOtp();
+  auth.onChange(retireOtp);
+  const otpStatus = () => {
+    const f = oneTimePasswordPath(auth.config.state_dir);
+    return { initial_admin_password_file: existsSync(f) ? f : null };
+  };
 
   // following a directory (docs/directory.md); restart to turn it on or off
   let upstream: Upstream | null = null;
@@ -91,7 +116,7 @@ export async function main(argv = process.argv.slice(2)) {
     try { upstream = new (upstreamMod().Upstream)(auth, store, log); } catch (e) { die(2, `upstream: ${(e as Error).message}`); }
     auth.upstream = upstream;
   }
-  const admin = new AdminSocket(auth, VERSION, () => (upstream ? { upstream: upstream.status() } : {}));
+  const admin = new AdminSocket(auth, VERSION, () => ({ ...otpStatus(), ...(upstream ? { upstream: upstream.status() } : {}) }));
   admin.upstream = upstream;
   if (upstream) admin.doctorHooks.push(upstreamDoctor().upstreamDoctorHook(upstream, () => auth.config.upstream.offline.lifetime_seconds, () => auth.now()));
   if (cfg.sockets.ldap.enabled) admin.doctorHooks.push(ldapDoctor().ldapDoctorHook(() => auth.config));
@@ -115,6 +140,7 @@ export async function main(argv = process.argv.slice(2)) {
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'cannot start a socket');
     await Promise.all(surfaces.map((s) => s.close()));
+    lock.release();
     die(4, `cannot start a socket: ${(e as Error).message}`);
   }
 
@@ -138,10 +164,19 @@ export async function main(argv = process.argv.slice(2)) {
   };
   const finish = (code: number) => {
     for (const p of socketPaths) { try { unlinkSync(p); } catch { /* gone */ } }
+    lock.release();
+    auth.collapser.flush(); // the counts of collapsed refusals, before the last line
     log.info({ event: 'stopped' }, 'stopped');
     log.flush(() => process.exit(code));
     setTimeout(() => process.exit(code), 500).unref();
   };
+  // SIGUSR1: reopen log.file (after logrotate or the firmware moved it away)
+  process.on('SIGUSR1', () => {
+    const f = logFileOf(log);
+    if (!f) { log.info('SIGUSR1: logging to stdout; nothing to reopen'); return; }
+    f.reopen();
+    log.info({ event: 'log_reopened', file: f.path }, 'log file reopened');
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => {

@@ -7,7 +7,7 @@
 // renders (smb.conf admits shares through them), from Authority.nssView().
 import type { NssView } from './authority';
 import { writeDurable } from './store';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
@@ -38,7 +38,7 @@ function writeIfChanged(file: string, data: Buffer) {
 }
 
 export function writeNss(dir: string, d: NssView, homeBase: string, shell: string) {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (mkdirSync(dir, { recursive: true, mode: 0o755 })) chmodSync(dir, 0o755); // readable by every process, whatever the umask
   writeIfChanged(join(dir, 'passwd'), Buffer.from(renderPasswd(d, homeBase, shell)));
   writeIfChanged(join(dir, 'group'), Buffer.from(renderGroup(d)));
 }

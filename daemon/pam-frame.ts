@@ -24,7 +24,12 @@ export const HEADER_SIZE = 8;
 
 // Named timeouts and bounds (same values and reasons as in nasauth_proto.h).
 export const READ_TIMEOUT_MS = 5_000; // a local client writes its request at once
-export const IDLE_TIMEOUT_MS = 30_000; // the module closes after its last request
+// The module sends one request per connection and closes after the reply: a connection
+// with no request in progress is closed this long after it connected or after its last
+// answer to anything but a PING (PINGs do not keep a connection alive).
+export const IDLE_TIMEOUT_MS = 5_000;
+// Per socket. At the cap a new connection closes the one idle longest (no request in
+// progress); only when every connection has a request in progress is it refused.
 export const MAX_CONNECTIONS = 128;
 export const MAX_PIPELINE = 8;
 

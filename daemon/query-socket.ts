@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Authority, Decision, Profile } from './authority';
 import type { SocketConfig } from './config';
-import { HttpError, SERVER_OPTIONS, hardenServer, listenUnix, only, readJson, send, sendError, sendJsonText, str } from './http-util';
+import { HttpError, SERVER_OPTIONS, capConnections, hardenServer, listenUnix, only, readJson, send, sendError, sendJsonText, str } from './http-util';
 import { jsonString } from './json-text';
 import { metricsText } from './metrics';
 import { Portal } from './portal';
@@ -11,7 +11,11 @@ import { portalRoute } from './portal-routes';
 import { REASONS } from './reasons';
 
 export const PROTOCOL_VERSION = 1;
-/** Connections beyond this are refused at accept: each can hold a delayed refusal. */
+/**
+ * Connections at most: each can hold a delayed refusal. At the cap the connection idle
+ * longest is closed for a new one (capConnections), so one client holding keep-alive
+ * connections cannot lock the others out.
+ */
 export const QUERY_MAX_CONNECTIONS = 256;
 
 export function decisionBody(d: Decision) {
@@ -63,7 +67,18 @@ export class QuerySocket {
     this.portal = new Portal(auth);
     this.server = createServer(SERVER_OPTIONS, (req, res) => { this.handle(req, res).catch((e) => this.fail(res, e)); });
     hardenServer(this.server);
-    this.server.maxConnections = QUERY_MAX_CONNECTIONS;
+    capConnections(this.server, QUERY_MAX_CONNECTIONS, (what, open) => this.noteFull(what, open));
+  }
+
+  private full = { evicted: 0, refused: 0, since: 0 };
+  /** One warning a minute while the socket is full (a flood must not flood the log). */
+  private noteFull(what: 'evicted' | 'refused', open: number) {
+    this.full[what]++;
+    const now = Date.now();
+    if (now - this.full.since < 60_000) return;
+    this.auth.log.warn({ socket: 'query', connections: open, evicted_idle: this.full.evicted, refused: this.full.refused },
+      `query socket full (${QUERY_MAX_CONNECTIONS} connections): idle keep-alive connections closed to make room, or new ones refused`);
+    this.full = { evicted: 0, refused: 0, since: now };
   }
 
   private fail(res: ServerResponse, e: unknown) {

@@ -144,6 +144,7 @@ export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev 
   try {
     try { fs.unlinkSync(tmp); } catch { /* none left over */ }
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask (NSS files are 0644 under the init script's umask 077)
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
     fs.fsyncSync(fd);

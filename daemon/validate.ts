@@ -16,9 +16,14 @@ export function checkName(name: unknown, what = 'account'): string {
   return name;
 }
 
-/** Lookup form of a name typed by a user: lower-cased; null when it cannot be a name. */
+/**
+ * Lookup form of a name typed by a user: lower-cased; null when it cannot be a name.
+ * Only ASCII is folded: toLowerCase maps some non-ASCII letters onto ASCII ones
+ * (U+212A KELVIN SIGN becomes "k"), so "\u212Aate" would otherwise be kate.
+ */
 export function lookupName(name: string): string | null {
   if (name.length === 0 || name.length > 32) return null;
+  if (!/^[\x21-\x7e]+$/.test(name)) return null; // printable ASCII only, checked before folding
   const n = name.toLowerCase();
   return NAME_RE.test(n) ? n : null;
 }

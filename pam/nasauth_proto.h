@@ -26,15 +26,19 @@
  * docs/protocol.md "Password bytes").
  *
  * Connection: the client connects, sends one request, reads one reply, and may send
- * more requests on the same connection (the daemon answers in order). A framing error
+ * more requests on the same connection (the daemon answers in order), promptly: see
+ * the server timeouts below. A framing error
  * (bad length, version, reserved, opcode, field list) is answered with bad_request
  * where possible and the daemon closes the connection. A well-formed request that is
  * not allowed (CHPW_ROOT on the ordinary socket) is answered with bad_request and the
  * connection stays open.
  *
- * Sockets: NASAUTH_PAM_SOCKET (mode 0666) takes PING, AUTH, ACCT, CHPW.
- * NASAUTH_PAM_PRIV_SOCKET (mode 0600, root) takes all of them plus CHPW_ROOT: Node
- * cannot read SO_PEERCRED, so "the caller is root" is proven by the file mode alone.
+ * Sockets: NASAUTH_PAM_SOCKET (mode 0666) takes PING, AUTH, CHPW.
+ * NASAUTH_PAM_PRIV_SOCKET (mode 0600, root) takes all of them plus ACCT and CHPW_ROOT:
+ * Node cannot read SO_PEERCRED, so "the caller is root" is proven by the file mode
+ * alone. The module uses the privileged socket for every request when it runs as root
+ * (euid 0: sshd, login, su, smbd, afpd), so a local user who floods the 0666 socket
+ * cannot keep anybody from logging in; it uses the 0666 socket only when it is not root.
  */
 #ifndef NASAUTH_PROTO_H
 #define NASAUTH_PROTO_H
@@ -61,6 +65,8 @@
 #define NASAUTH_OP_AUTH 2
 
 /* ACCT: account phase, no password: may this account use the service now?
+ * Only on the privileged socket (it tells whether a name exists, is disabled, locked or
+ * must change its password); elsewhere bad_request. The module asks it only as root.
  *   request: service, user, rhost
  *   reply:   ok | unknown_user | account_disabled | service_denied | locked_out |
  *            must_change_password | unavailable | bad_request | internal_error */
@@ -104,11 +110,13 @@
 /* Server: a local client writes its whole request at once; a frame left incomplete
  * this long is a stuck or hostile client, and it holds a connection slot. */
 #define NASAUTH_SERVER_READ_TIMEOUT_MS 5000
-/* Server: the module closes after its last request; an idle open connection is only
- * a caller that forgot to (or a long-lived client between requests). */
-#define NASAUTH_SERVER_IDLE_TIMEOUT_MS 30000
-/* Server: concurrent connections per PAM socket; more are closed at once (the client
- * sees a transport failure: PAM_AUTHINFO_UNAVAIL). */
+/* Server: the module sends one request per connection and closes after the reply; a
+ * connection with no request in progress is closed this long after it connected or
+ * after its last answer to anything but a PING (a PING does not keep it alive). */
+#define NASAUTH_SERVER_IDLE_TIMEOUT_MS 5000
+/* Server: concurrent connections per PAM socket. At the cap a new connection closes
+ * the one idle longest; only when every one has a request in progress is the new one
+ * closed at once (the client sees a transport failure: PAM_AUTHINFO_UNAVAIL). */
 #define NASAUTH_SERVER_MAX_CONNECTIONS 128
 /* Server: requests read ahead of the one being answered on one connection. */
 #define NASAUTH_SERVER_MAX_PIPELINE 8

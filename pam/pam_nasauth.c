@@ -11,6 +11,8 @@
  * Runs inside afpd, smbd, sshd, login: no global state, no signals, no stdio, no
  * fd 0-2, nothing that could turn "daemon down" into "anyone in". Every transport
  * failure is PAM_AUTHINFO_UNAVAIL. Every secret is wiped on every return path.
+ * As root (euid 0) every request goes to the root-only privileged socket, which no
+ * unprivileged process can reach, let alone flood; otherwise to the 0666 one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +40,10 @@
 /* pam_set_data key: the old password proven by pam_sm_authenticate, kept for a
  * pam_chauthtok that follows in the same handle (Netatalk, see README.md). */
 #define SAVED_AUTHTOK_KEY "pam_nasauth_proven_authtok"
+/* pam_set_data key: the daemon's reason for this handle's AUTH. Not root, the module
+ * cannot ask ACCT (it tells account state, so only the root-only socket answers it):
+ * the account phase that follows an authentication by this module answers from it. */
+#define AUTH_REASON_KEY "pam_nasauth_auth_reason"
 
 static const char *const reason_names[NASAUTH_REASON_COUNT] = NASAUTH_REASON_NAMES;
 
@@ -458,6 +464,24 @@ static void saved_cleanup(pam_handle_t *pamh, void *data, int error_status)
 	wipe_saved(data);
 }
 
+static void free_data(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	free(data);
+}
+
+/* Keep the reason of this handle's AUTH for a non-root account phase (best effort). */
+static void remember_auth_reason(pam_handle_t *pamh, int reason)
+{
+	int *r = malloc(sizeof(*r));
+	if (r == NULL)
+		return;
+	*r = reason;
+	if (pam_set_data(pamh, AUTH_REASON_KEY, r, free_data) != PAM_SUCCESS)
+		free(r);
+}
+
 static void forget_saved(pam_handle_t *pamh)
 {
 	const void *d = NULL;
@@ -521,7 +545,9 @@ static int call_daemon(pam_handle_t *pamh, const struct opts *o, int opcode, con
                        const char *pw, const char *pw2, struct reply *rp)
 {
 	struct req rq;
-	const char *path = opcode == NASAUTH_OP_CHPW_ROOT ? o->priv_socket : o->socket;
+	/* root: the privileged socket for everything (an unprivileged flood of the 0666
+	 * socket cannot reach it); CHPW_ROOT and ACCT are answered only there */
+	const char *path = (geteuid() == 0 || opcode == NASAUTH_OP_CHPW_ROOT) ? o->priv_socket : o->socket;
 	long long t0 = now_ms();
 	int rc;
 
@@ -614,9 +640,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	if (rc != PAM_SUCCESS)
 		return remap(&o, PHASE_AUTH, rc);
 
-	if (o.ignore_unknown_user) {
+	if (o.ignore_unknown_user && geteuid() == 0) {
 		/* AUTH answers bad_credentials for unknown names on purpose; to step aside for
-		 * them (and not prompt), ask first. Account names are public via NSS anyway. */
+		 * them (and not prompt), ask first. Account names are public via NSS anyway.
+		 * Only root may ask (ACCT is answered on the privileged socket only). */
 		rc = call_daemon(pamh, &o, NASAUTH_OP_ACCT, &c, NULL, NULL, &rp);
 		if (rc == PAM_USER_UNKNOWN || rc == PAM_AUTHINFO_UNAVAIL)
 			return remap(&o, PHASE_AUTH, rc);
@@ -629,6 +656,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		return remap(&o, PHASE_AUTH, PAM_AUTH_ERR);
 
 	rc = call_daemon(pamh, &o, NASAUTH_OP_AUTH, &c, pw, NULL, &rp);
+	if (rp.reason >= 0)
+		remember_auth_reason(pamh, rp.reason);
 	if (rp.reason == NASAUTH_R_OK || rp.reason == NASAUTH_R_MUST_CHANGE_PASSWORD) {
 		/* proven: keep it for a pam_chauthtok in this handle (Netatalk) */
 		char *copy = strdup(pw);
@@ -653,12 +682,23 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	struct opts o;
 	struct call c;
 	struct reply rp;
+	const void *saved = NULL;
 	int rc;
 
 	parse_opts(pamh, flags, argc, argv, &o);
 	rc = get_call(pamh, &o, &c);
 	if (rc != PAM_SUCCESS)
 		return remap(&o, PHASE_ACCT, rc);
+	if (geteuid() != 0) {
+		/* Not root: the daemon tells account state only on the root-only socket. After
+		 * this module's own AUTH in this handle, that answer stands (it applied the
+		 * same policy once the password was proven); without one, nothing is known. */
+		if (pam_get_data(pamh, AUTH_REASON_KEY, &saved) == PAM_SUCCESS && saved != NULL)
+			return remap(&o, PHASE_ACCT, pam_code(*(const int *)saved));
+		pam_syslog(pamh, LOG_NOTICE, "account phase for %s: not root, and no authentication by pam_nasauth in this PAM handle; "
+		           "the account state is told to root only", c.user);
+		return remap(&o, PHASE_ACCT, PAM_AUTHINFO_UNAVAIL);
+	}
 	rc = call_daemon(pamh, &o, NASAUTH_OP_ACCT, &c, NULL, NULL, &rp);
 	tell_reason(pamh, &o, &rp);
 	return remap(&o, PHASE_ACCT, rc);

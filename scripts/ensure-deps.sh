@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(samba samba-vfs-modules smbclient pamtester libpam0g-dev valgrind gcc make libnss-extrausers whois
       debootstrap qemu-user qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
       binutils-arm-linux-gnueabihf cpio file patchelf curl ca-certificates debian-archive-keyring
-      iproute2 util-linux zstd xz-utils busybox openssl
+      iproute2 util-linux zstd xz-utils busybox openssl strace tdb-tools bsdutils
       samba-testsuite chromium
       slapd ldap-utils sssd-ldap libpam-sss nslcd libpam-ldapd)
 # slapd, sssd and nslcd are test peers only (docs/directory.md): the tests and the bench

@@ -7,7 +7,7 @@ import { waitForMatch } from './helpers/wait';
 import { canRun } from './helpers/env';
 import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -91,10 +91,16 @@ for (const v of variants) {
     let r = init(e, 'status', sh);
     t.equal(r.rc, 3, `status before start: 3 (${r.out.trim()})`);
 
+    writeFileSync(e.log, '', { mode: 0o644 }); // left world-readable by an older install
+    chmodSync(e.log, 0o644);
     r = init(e, 'start', sh);
     t.equal(r.rc, 0, `start: ${r.out}`);
     const pid = pidOf(e);
     t.ok(alive(pid), `pidfile names a live process (${pid})`);
+    // issue 12, point 1: private files, no core dumps, a log only root (and its group) reads
+    t.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Umask:\s+0077$/m, 'the daemon runs under umask 077');
+    t.match(readFileSync(`/proc/${pid}/limits`, 'utf8'), /^Max core file size\s+0\s+0\s/m, 'core dumps off');
+    t.equal(statSync(e.log).mode & 0o137, 0, `LOGFILE 0640 at most (${(statSync(e.log).mode & 0o777).toString(8)})`);
     // start returned only once the sockets accept
     t.ok(await accepts(join(e.run, 'admin.sock')), 'admin socket accepts when start returns');
     t.ok(await accepts(join(e.run, 'query.sock')), 'query socket accepts when start returns');

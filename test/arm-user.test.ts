@@ -153,6 +153,7 @@ if (fileCanRun(needRoot())) {
     const query = sockets.find((s) => s.endsWith('query.sock'))!;
     const admin = sockets.find((s) => s.endsWith('admin.sock'))!;
     const pam = sockets.find((s) => s.endsWith('/pam.sock'));
+    const pamPriv = sockets.find((s) => s.endsWith('/pam-priv.sock')); // the module as root uses this one
 
     // the ARM CLI bundle, password on stdin
     const add = armNode([cjs, '--socket', admin, 'user', 'add', 'alice'], 'Arm-Passw0rd-1\n');
@@ -180,7 +181,7 @@ if (fileCanRun(needRoot())) {
       t.equal(cp.status, 0, cp.all);
       mkdirSync(join(proot, 'etc', 'pam.d'), { recursive: true });
       writeFileSync(join(proot, 'etc', 'pam.d', 'nasauth-arm'),
-        `auth required ${so} socket=${pam} service=smb\naccount required ${so} socket=${pam} service=smb\n`);
+        `auth required ${so} socket=${pam} priv_socket=${pamPriv} service=smb\naccount required ${so} socket=${pam} priv_socket=${pamPriv} service=smb\n`);
       const pt = (pw: string) => sh('qemu-arm', ['-L', proot, join(proot, 'usr', 'bin', 'pamtester'), 'nasauth-arm', 'alice', 'authenticate'], { input: `${pw}\n` });
       const ok = pt('Arm-Passw0rd-1');
       t.equal(ok.status, 0, `ARM pamtester, right password: ${ok.all}`);

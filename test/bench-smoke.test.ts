@@ -57,7 +57,7 @@ t.test('every figure, quick mode: table, report, numbers or a reason', async (t)
   t.ok(goals.every((g) => Number.isFinite(g.value) && Number.isFinite(g.limit)), 'every goal has a value and a limit');
   t.equal((chart.match(/<title>this run:/g) ?? []).length, goals.length, 'one bar per goal');
   t.match(md, /!\[goals as ratios[^\]]*\]\(benchmarks\.svg\)/, 'the report shows the chart');
-  for (const id of ['1', '2', '3', '4', '5', '6', '7', '8', '9']) {
+  for (const id of ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']) {
     const f = figs[id];
     t.ok(f, `figure ${id} is in the results`);
     if (!f) continue;

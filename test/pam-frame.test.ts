@@ -253,8 +253,8 @@ t.test('live daemon: byte-by-byte, pipelined, several requests per connection', 
   const frame = encodeRequest('AUTH', ['netatalk', 'gwen', 'Green-Meadow1', '192.0.2.1', '']);
   const slow = await exchange(d.pam, [...frame].map((b) => Buffer.from([b])));
   t.equal(reasonOf(slow.replies[0]), 'ok', 'one byte per write');
-  const three = await exchange(d.pam, Buffer.concat([encodeRequest('PING', []), frame, encodeRequest('ACCT', ['netatalk', 'nobody-here', ''])]), 3);
-  t.same(three.replies.map(reasonOf), ['ok', 'ok', 'unknown_user'], 'pipelined answers in order');
+  const three = await exchange(d.pamPriv, Buffer.concat([encodeRequest('PING', []), frame, encodeRequest('ACCT', ['netatalk', 'nobody-here', ''])]), 3);
+  t.same(three.replies.map(reasonOf), ['ok', 'ok', 'unknown_user'], 'pipelined answers in order (ACCT: the privileged socket)');
   const many = await exchange(d.pam, Buffer.concat(Array.from({ length: 20 }, () => encodeRequest('PING', []))), 20);
   t.ok(many.replies.length <= 9 && reasonOf(many.replies[many.replies.length - 1]) === 'bad_request', 'more than 8 read ahead: refused and closed');
 });
@@ -280,7 +280,7 @@ t.test('live daemon: a client that half-closes after writing still gets its answ
   const d = await startDaemon();
   t.teardown(async () => { await d.stop(); cleanup(d); });
   const replies = await new Promise<Buffer>((resolve, reject) => {
-    const s = connect(d.pam, () => s.end(Buffer.concat([encodeRequest('PING', []), encodeRequest('ACCT', ['netatalk', 'nobody-here', ''])])));
+    const s = connect(d.pamPriv, () => s.end(Buffer.concat([encodeRequest('PING', []), encodeRequest('ACCT', ['netatalk', 'nobody-here', ''])])));
     const chunks: Buffer[] = [];
     s.on('data', (c) => chunks.push(c));
     s.on('close', () => resolve(Buffer.concat(chunks)));

@@ -39,7 +39,7 @@ if (fileCanRun(needRoot())) {
 
   t.test('ignore_unknown_user: steps aside for unknown names without prompting, decides for known ones', async (t) => {
     const mod = buildModule();
-    const args = moduleArgs({ socket: d.pam, args: ['ignore_unknown_user'] });
+    const args = moduleArgs({ socket: d.pam, priv: d.pamPriv, args: ['ignore_unknown_user'] });
     const dir = makePamDir({
       netatalk: `auth [success=done ignore=ignore default=die] ${mod} ${args}\nauth required pam_permit.so\n` +
         `account [success=done ignore=ignore default=die] ${mod} ${args}\naccount required pam_permit.so\n`,

@@ -97,7 +97,7 @@ if (fileCanRun(needRoot())) {
     await all(t, pamd, 'owned by nobody');
     t.equal(fake.received(), 0, 'nothing was sent: the module checked who serves the socket (SO_PEERCRED) first');
     // owner= names the expected owner explicitly
-    const ok = makePamDir({ netatalk: serviceFile({ socket: fake.path, args: ['owner=65534', `timeout=${TIMEOUT_S}`] }) });
+    const ok = makePamDir({ netatalk: serviceFile({ socket: fake.path, priv: fake.path, args: ['owner=65534', `timeout=${TIMEOUT_S}`] }) });
     t.teardown(() => rmrf(ok));
     t.equal(outcome(await pamtester({ pamd: ok, service: 'netatalk', user: 'alice', ops: ['acct_mgmt'] })), 'ok', 'accepted with owner=65534');
   });

@@ -38,6 +38,8 @@ t.test('npm start: the daemon and the web page on loopback, the URL and the one-
   const sock = join(cwd, '.nasauth', 'run', 'query.sock');
   t.ok(existsSync(sock), 'sockets under ./.nasauth/run');
   t.equal(statSync(join(cwd, '.nasauth', 'state', 'store.json')).mode & 0o777, 0o600, 'store under ./.nasauth/state');
+  const pwFile = join(cwd, '.nasauth', 'state', 'initial-admin-password');
+  t.equal(existsSync(pwFile) ? readFileSync(pwFile, 'utf8').split('\n')[0] : undefined, pw, 'the printed password is the one in .nasauth/state/initial-admin-password');
   const r = await http(sock, 'POST', '/v1/authenticate', { user: 'admin', password: pw, service: 'dashboard' });
   t.equal(r.body.reason, 'must_change_password', 'the printed password is the admin\'s one-time password');
   const page = await fetch(`${url}signin`);

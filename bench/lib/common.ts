@@ -132,7 +132,7 @@ export function params(argv = process.argv.slice(2)): Params {
     armDuration: num('arm-duration', base.armDuration),
     wrongPassword: bool('wrong-password'),
     pin: !argv.includes('--no-pin') && pinFlag !== '0' && pinFlag !== 'false' && os.cpus().length >= 2,
-    figures: (get('figures') ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()).filter(Boolean),
+    figures: (get('figures') ?? '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => s.trim()).filter(Boolean),
     doc: resolve(get('doc') ?? DEFAULT_DOC),
     results: resolve(get('results') ?? DEFAULT_RESULTS),
     logLevel: get('log-level') ?? 'info',
@@ -430,7 +430,7 @@ export function renderDoc(figs: FigureResult[], header: RunMeta, previous: Recor
   o.push('```sh');
   o.push('npm run bench                                  # every figure, full mode (about 10 minutes on 2 cores), writes this file');
   o.push('npm run bench -- --quick                       # tiny N, about a minute (what test/bench-smoke.test.ts runs, into a temp folder)');
-  o.push('npx ts-node --transpile-only bench/query.ts    # figure 1 alone (likewise miss, pam, smb, memory, startup, arm)');
+  o.push('npx ts-node --transpile-only bench/query.ts    # figure 1 alone (likewise miss, pam, smb, memory, startup, arm, log)');
   o.push('npx ts-node --transpile-only bench/run.ts --figures 1,6 --duration 5 --reps 5');
   o.push('```');
   o.push('');

@@ -84,7 +84,7 @@ export function initScriptSettings(): { nodeOpts: string[]; env: Record<string, 
 
 export interface BenchDaemon {
   dir: string; config: string; stateDir: string; nssDir: string;
-  query: string; pam: string; ldap: string; admin: string; log: string;
+  query: string; pam: string; pamPriv: string; ldap: string; admin: string; log: string;
   pid: number; accounts: number;
   /** ms from spawn to ready (socket accepts and /v1/health answers) */
   readyMs: number;
@@ -172,11 +172,12 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
   const sc = { ...DEVICE_SCRYPT, max_in_flight: 2, max_queued: 32, ...o.scrypt };
   const cfg = testConfig(dir, {
     scrypt: sc,
-    log: { level: o.logLevel ?? 'info', file: log },
     first_start: { create_admin: false },
     // the device's refusal delay (the test helper's config turns it off)
     rate_limit: { failure_delay_ms: 500 },
     ...(o.config ?? {}),
+    // o.config.log adds to these (log.collapse_seconds), it does not replace the file
+    log: { level: o.logLevel ?? 'info', file: log, ...((o.config?.log as object | undefined) ?? {}) },
   });
   const config = join(dir, 'nasauth.yaml');
   fs.writeFileSync(config, stringify(cfg));
@@ -201,7 +202,7 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
     throw new Error(`nasauthd did not become ready: ${(e as Error).message}\n${stderr.slice(-2000)}`);
   }
   return {
-    dir, config, stateDir, nssDir: join(dir, 'nss'), query, pam: join(run, 'pam.sock'), ldap: join(run, 'ldapi.sock'), admin: join(run, 'admin.sock'), log,
+    dir, config, stateDir, nssDir: join(dir, 'nss'), query, pam: join(run, 'pam.sock'), pamPriv: join(run, 'pam-priv.sock'), ldap: join(run, 'ldapi.sock'), admin: join(run, 'admin.sock'), log,
     pid: proc.pid!, accounts, readyMs,
     rss: () => rssKB(proc.pid!),
     async stop() {

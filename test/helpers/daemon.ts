@@ -6,7 +6,7 @@ import { waitForMatch } from './wait';
 import { writeFileSync, existsSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const DAEMON = join(ROOT, 'dist', 'nasauthd.js');
@@ -40,12 +40,16 @@ export interface DaemonOpts {
   env?: Record<string, string>;
   /** root only: run the daemon in a private mount namespace with these bind mounts [host, target] */
   binds?: Array<[string, string]>;
+  /** run the daemon under this umask (the init script's is 077) */
+  umask?: number;
 }
 
 export interface Daemon {
   dir: string; config: string; stateDir: string; runDir: string;
   query: string; pam: string; pamPriv: string; admin: string; ldap: string;
   proc: ChildProcess; pid: number;
+  /** log.file of the config (absolute), or null when the daemon logs to stdout */
+  logFile: string | null;
   logs(): string; stderr(): string;
   /** Wait (with a deadline) until the daemon's log matches: audit lines are written after the answer. */
   waitLog(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
@@ -85,7 +89,8 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   if (!opts.dir || !existsSync(config) || opts.config) writeFileSync(config, stringify(testConfig(dir, opts.config, opts.createAdmin)));
   let out = '';
   let err = '';
-  const argv = [process.execPath, DAEMON, '--config', config];
+  const argv = opts.umask === undefined ? [process.execPath, DAEMON, '--config', config]
+    : ['sh', '-c', `umask ${opts.umask.toString(8).padStart(3, '0')}; exec "$@"`, 'sh', process.execPath, DAEMON, '--config', config];
   const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   const proc = opts.binds?.length
     ? spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${opts.binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ')} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
@@ -96,9 +101,17 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
   // a test that failed before its teardown must not leave a daemon running
   atExit(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  // with log.file set, the ready line goes to that file (relative paths: to the config's folder)
+  const cfgLog = (parse(readFileSync(config, 'utf8'))?.log as { file?: string | null } | undefined)?.file;
+  const logFile = cfgLog ? resolve(dir, cfgLog) : null;
+  const since = logFile && existsSync(logFile) ? statSync(logFile).size : 0;
+  const readyInFile = () => {
+    if (!logFile) return false;
+    try { return new RegExp(`"event":"ready".*"pid":${proc.pid}[,}]`).test(readFileSync(logFile).subarray(since).toString('utf8')); } catch { return false; }
+  };
   await new Promise<void>((res, rej) => {
     const t = setInterval(() => {
-      if (out.includes('"event":"ready"')) { clearInterval(t); res(); }
+      if (out.includes('"event":"ready"') || readyInFile()) { clearInterval(t); res(); }
     }, 10);
     proc.on('exit', (code) => { clearInterval(t); rej(new Error(`nasauthd exited with ${code} before it was ready:\n${err}\n${out}`)); });
     setTimeout(() => { clearInterval(t); rej(new Error(`nasauthd not ready after 15 s:\n${err}\n${out}`)); }, 15000).unref();
@@ -107,7 +120,7 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   const d: Daemon = {
     dir, config, stateDir: join(dir, 'state'), runDir: run,
     query: join(run, 'query.sock'), pam: join(run, 'pam.sock'), pamPriv: join(run, 'pam-priv.sock'), admin: join(run, 'admin.sock'), ldap: join(run, 'ldapi.sock'),
-    proc, pid: proc.pid!,
+    proc, pid: proc.pid!, logFile,
     logs: () => out, stderr: () => err,
     waitLog: (re, ms) => waitForMatch(`a daemon log line matching ${re}`, () => out, re, ms),
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

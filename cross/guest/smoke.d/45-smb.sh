@@ -63,7 +63,7 @@ else
     ip route add default via 10.0.2.2 || fail "ip setup"
 
   step smb-config
-  grep -q 'stored the LDAP bind secret for Samba (smbpasswd -w)' /tmp/install.out || fail "install.sh did not store the bind secret with smbpasswd -w"
+  grep -q 'stored the LDAP bind secret for Samba (smbpasswd -W, on stdin)' /tmp/install.out || fail "install.sh did not store the bind secret with smbpasswd -W"
   [ -s /var/lib/samba/private/secrets.tdb ] || fail "no secrets.tdb"
   grep -q '^ *passdb backend = ldapsam:ldapi://%2frun%2fnasauth%2fldapi' /etc/samba/smb.conf || fail "/etc/samba/smb.conf is not the package's"
   [ -S /run/nasauth/ldapi ] || fail "no ldapi socket"
