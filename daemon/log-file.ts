@@ -47,7 +47,11 @@ export class LogFile {
   private lost = { lines: 0, bytes: 0, why: '', report: false };
   readonly stats = { rotations: 0, reopens: 0, lostLines: 0, writeErrors: 0 };
 
+  /** lines wait for a batch this big: at most a sixteenth of max_bytes, so rotation keeps the file near its cap */
+  private readonly batchBytes: number;
+
   constructor(readonly path: string, private opts: LogFileOptions) {
+    this.batchBytes = opts.bufferBytes ?? (opts.maxBytes > 0 ? Math.min(LOG_BUFFER_BYTES, Math.max(4096, Math.floor(opts.maxBytes / 16))) : LOG_BUFFER_BYTES);
     this.open();
     this.timer = setInterval(() => this.flush(), opts.flushMs ?? LOG_FLUSH_MS);
     this.timer.unref();
@@ -61,7 +65,7 @@ export class LogFile {
     }
     this.chunks.push(s);
     this.pending += s.length;
-    if (this.pending >= (this.opts.bufferBytes ?? LOG_BUFFER_BYTES)) this.flush();
+    if (this.pending >= this.batchBytes) this.flush();
     return true;
   }
 

@@ -66,9 +66,11 @@ const url = await until(() => /"event":"ready".*?"url":"([^"]+)"/.exec(wOut)?.[1
 
 // the one-time password: the file the daemon leaves for root, else its first-start line
 const otpFile = join(stateDir, 'initial-admin-password');
-const otp = existsSync(otpFile) ? readFileSync(otpFile, 'utf8').trim() : /one-time password: (\S+)/.exec(dErr)?.[1];
+// (line 1 is the password; line 2 a comment naming the account)
+const otp = existsSync(otpFile) ? readFileSync(otpFile, 'utf8').split('\n')[0].trim() : /one-time password: (\S+)/.exec(dErr)?.[1];
+const admin = (existsSync(otpFile) && /account "([^"]+)"/.exec(readFileSync(otpFile, 'utf8'))?.[1]) || 'admin';
 const lines = ['', `  nasauth is running. Open ${url}`];
-if (otp) lines.push(`  Sign in as "admin" with the one-time password ${otp}`, '  (you choose a new one at once).');
+if (otp) lines.push(`  Sign in as "${admin}" with the one-time password ${otp}`, '  (you choose a new one at once).');
 else lines.push('  Sign in with an account you made (the admin\'s one-time password was shown at the first start).');
 lines.push(`  Logs: .nasauth/nasauthd.log, .nasauth/nasauth-web.log. The CLI: node ${join(root, 'dist', 'nasauth.js')} --help`, '  Ctrl-C stops the daemon and the web page.', '');
 process.stdout.write(`${lines.join('\n')}\n`);

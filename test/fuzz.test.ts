@@ -12,10 +12,10 @@
 // test/fuzz/crashes/; moved to test/fuzz/regressions/<target>/ it is replayed by every
 // run (the crashes found so far are there). NASAUTH_FUZZ_SEED picks the seed.
 import t, { type Test } from 'tap';
+import { tempDir } from './helpers/tmp';
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FrameParser, LIMITS, decodeBody, decodeReply } from '../daemon/pam-frame';
 import { BerError, MAX_MESSAGE_BYTES, MessageFramer, checkShape, peekIdAndOp, readBind, readHeader, readPasswordModify } from '../daemon/ldap-ber';
@@ -104,7 +104,7 @@ t.test('LDAP BER: the framer and the readers', async (t) => {
   }, { maxLen: 512 * 1024 });
 });
 
-const tmp = mkdtempSync(join(tmpdir(), 'nasauth-fuzz-'));
+const tmp = tempDir('nasauth-fuzz-');
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 t.test('YAML config', async (t) => {

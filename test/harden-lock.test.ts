@@ -3,9 +3,9 @@
 // the first one acknowledged was lost. Now it refuses with a clear message, and no
 // daemon removes a socket that still answers.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, mkdtempSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { encodeRequest } from '../daemon/pam-frame';
@@ -54,7 +54,7 @@ t.test('a second daemon on the same config refuses, and the first loses nothing'
 t.test('a daemon on another state folder never removes sockets that answer', async (t) => {
   const d = await startDaemon();
   t.teardown(async () => { await d.stop(); cleanup(d); });
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-other-'));
+  const dir = tempDir('nasauth-other-');
   chmodSync(dir, 0o755);
   t.teardown(() => rmrf(dir));
   const cfg = parse(readFileSync(d.config, 'utf8'));

@@ -4,6 +4,7 @@
 // it is; the file is removed once the password is changed, by any path. Before the fix
 // the password went to stderr, which the init script sends to a 0644 log.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +86,8 @@ t.test('removed when the admin account is deleted; a wrong old password keeps it
   t.ok(existsSync(file), 'a refused change keeps the file');
   t.equal((await cli(d, ['user', 'set', 'admin', '--email', 'owner@example.org'])).code, 0);
   t.ok(existsSync(file), 'another change to the account keeps it');
+  // the last admin cannot be deleted (the web portal's rule, in the authority): make another first
+  t.equal((await cli(d, ['user', 'add', 'owner', '--role', 'admin'], 'Owner-chosen-6\n')).code, 0);
   t.equal((await cli(d, ['user', 'del', 'admin'])).code, 0);
   await waitFor('the file to go (account deleted)', () => !existsSync(file));
   t.pass('gone');
@@ -93,9 +96,8 @@ t.test('removed when the admin account is deleted; a wrong old password keeps it
 t.test('printed on stderr when stderr is a terminal', async (t) => {
   const { spawnSync } = await import('node:child_process');
   if (!canRun(t, spawnSync('sh', ['-c', 'command -v script']).status !== 0 && 'script (util-linux) is not installed')) return;
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'nasauth-tty-'));
+  const { rmSync } = await import('node:fs');
+  const dir = tempDir('nasauth-tty-');
   const config = join(dir, 'nasauth.yaml');
   writeFileSync(config, stringify(testConfig(dir, {}, true)));
   // script(1) gives the daemon a pseudo-terminal as stdin, stdout and stderr

@@ -8,9 +8,9 @@
 // the host is untouched. It runs under strace, which also shows that the Samba bind
 // secret never appears in a command line (issue 12, point 7: it was `smbpasswd -w SECRET`).
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT, addUser, cleanup, cli, http, startDaemon } from './helpers/daemon';
 import { waitFor } from './helpers/wait';
@@ -93,7 +93,7 @@ t.test('the CLI creates no file', async (t) => {
   const d = await startDaemon();
   t.teardown(async () => { await d.stop(); cleanup(d); });
   const before = walk(d.dir);
-  const home = mkdtempSync(join(tmpdir(), 'nasauth-clihome-'));
+  const home = tempDir('nasauth-clihome-');
   t.teardown(() => rmSync(home, { recursive: true, force: true }));
   for (const args of [['user', 'add', 'carol'], ['user', 'list'], ['status'], ['user', 'passwd', 'carol'], ['doctor', 'carol'], ['user', 'del', 'carol']]) {
     const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'nasauth.js'), '--config', d.config, ...args], { cwd: home, input: 'Christmas-1x\n', env: { ...process.env, HOME: home }, encoding: 'utf8' });
@@ -109,7 +109,7 @@ t.test('install.sh on a real root (overlays): what it creates, and the bind secr
   if (!canRun(t, !isRoot && 'not root (mount namespaces, overlays)', { installable: false })) return;
   const need = ['strace', 'tdbdump', 'smbpasswd'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0);
   if (!canRun(t, need.length > 0 && `${need.join(', ')} not installed`)) return;
-  const work = mkdtempSync(join(tmpdir(), 'nasauth-perm-'));
+  const work = tempDir('nasauth-perm-');
   chmodSync(work, 0o755);
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });

@@ -5,9 +5,9 @@
 // works (or a later one whose answer was lost with the kill). Two lanes run side by side
 // on their own state folders. Seeded: NASAUTH_SOAK_SEED reproduces the kill times.
 import t from 'tap';
+import { tempDir } from './helpers/tmp';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DAEMON, ensureBuilt, http, testConfig } from './helpers/daemon';
@@ -34,7 +34,7 @@ interface Lane {
 }
 
 function lane(id: number): Lane {
-  const dir = mkdtempSync(join(tmpdir(), `nasauth-soak${id}-`));
+  const dir = tempDir(`nasauth-soak${id}-`);
   chmodSync(dir, 0o755);
   const config = join(dir, 'nasauth.yaml');
   writeFileSync(config, stringify(testConfig(dir, { nss: { enabled: true, dir: join(dir, 'nss') }, rate_limit: { backoff_after: 1000, lockout_after: 10000, source_failures: 1000000 } })));

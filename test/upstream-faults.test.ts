@@ -56,7 +56,8 @@ if (!canRun(t, slapdMissing())) {
     await waitFor('the reload', () => (d.logs().match(/"event":"reloaded"/g) ?? []).length > n);
   };
   const pam = (user: string, pw: string) => pamtester({ pamd, service: 'nasauth-dashboard', user, ops: ['authenticate'], input: [pw] });
-  const doctor = async (user: string) => (await cli(d, ['doctor', user])).stdout;
+  // --verbose: the checks that pass are shown too (the plain words show only what is wrong)
+  const doctor = async (user: string) => (await cli(d, ['doctor', '--verbose', user])).stdout;
 
   t.before(async () => {
     s = await startSlapd({
