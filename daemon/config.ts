@@ -374,6 +374,17 @@ function deepFreeze<T>(o: T): T {
 }
 
 function parseYaml(text: string, file: string): unknown {
+  try {
+    return parseYamlDoc(text, file);
+  } catch (e) {
+    // the yaml library throws on an alias it cannot resolve and runs out of stack on
+    // absurd nesting: a broken file either way, said with the file's name
+    if (e instanceof NasauthError) throw e;
+    throw new NasauthError('NASAUTH_CONFIG', `${file}: not valid YAML: ${e instanceof RangeError ? 'nested too deeply' : (e as Error).message.split('\n')[0].slice(0, 200)}`);
+  }
+}
+
+function parseYamlDoc(text: string, file: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];

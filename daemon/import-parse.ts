@@ -125,12 +125,20 @@ const META_KEYS = ['email', 'full_name', 'role', 'services', 'enabled'];
 export function parseMeta(file: string): MetaEntry[] {
   if (file.endsWith('.csv')) return parseMetaCsv(file);
   const text = readText(file).join('\n');
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
-    throw new ImportSourceError(file, e.linePos?.[0].line ?? 0, `not valid YAML: ${e.message.split('\n')[0]}`);
+  let v: { users?: unknown } | null;
+  try {
+    const doc = parseDocument(text, { uniqueKeys: true });
+    if (doc.errors.length) {
+      const e = doc.errors[0];
+      throw new ImportSourceError(file, e.linePos?.[0].line ?? 0, `not valid YAML: ${e.message.split('\n')[0]}`);
+    }
+    v = doc.toJS({ maxAliasCount: 10 }) as { users?: unknown } | null;
+  } catch (e) {
+    // the yaml library throws on what it cannot resolve (an alias before its anchor) and
+    // runs out of stack on absurd nesting: both are a broken file, said as such (fuzzed)
+    if (e instanceof ImportSourceError) throw e;
+    throw new ImportSourceError(file, 0, e instanceof RangeError ? 'not valid YAML: nested too deeply' : `not valid YAML: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
   }
-  const v = doc.toJS({ maxAliasCount: 10 }) as { users?: unknown } | null;
   if (!v || typeof v !== 'object' || !v.users || typeof v.users !== 'object' || Array.isArray(v.users)) {
     throw new ImportSourceError(file, 1, 'expected a mapping "users:" of user name → { email, full_name, role, services, enabled }');
   }

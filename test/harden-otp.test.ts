@@ -87,7 +87,7 @@ t.test('removed when the admin account is deleted; a wrong old password keeps it
   t.equal((await cli(d, ['user', 'set', 'admin', '--email', 'owner@example.org'])).code, 0);
   t.ok(existsSync(file), 'another change to the account keeps it');
   // the last admin cannot be deleted (the web portal's rule, in the authority): make another first
-  t.equal((await cli(d, ['user', 'add', 'owner', '--role', 'admin'], 'Owner-chosen-6\n')).code, 0);
+  t.equal((await cli(d, ['user', 'add', 'owner', '--role', 'admin'], 'Second-admin-7\n')).code, 0);
   t.equal((await cli(d, ['user', 'del', 'admin'])).code, 0);
   await waitFor('the file to go (account deleted)', () => !existsSync(file));
   t.pass('gone');

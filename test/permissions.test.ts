@@ -167,7 +167,14 @@ t.test('install.sh on a real root (overlays): what it creates, and the bind secr
     'var/lib/nasauth': ['dir', 0o700, 'the state folder'],
     'var/lib/nasauth/ldap-bind.secret': ['file', 0o600, 'smbd\'s bind secret'],
     'var/lib/samba/private/secrets.tdb': ['file', 0o600, 'Samba\'s own, made by smbpasswd'],
+    'etc/init.d/nasauth-web': ['file', 0o755, 'the web page\'s init script'],
+    'etc/default/nasauth-web': ['file', 0o644, 'settings, no secrets'],
   };
+  // the web page's system user and group are appended to the system's files: their modes stay the host's
+  const hostMode = (rel: string) => () => statSync(host(rel)).mode & 0o7777;
+  for (const f of ['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow']) {
+    if (existsSync(host(f))) exact[f] = ['file', hostMode(f), 'the system user and group nasauth-web added, the file\'s own mode kept'];
+  }
   for (const f of ['etc/pam.d/nasauth', 'etc/pam.d/netatalk', 'etc/pam.d/samba', 'etc/samba/smb.conf']) {
     exact[`${f}.nasauth-new`] = ['file', () => sysMode(f), 'the packaged file beside one that differs'];
     if (!exact[f]) exact[f] = ['file', () => sysMode(f), 'a PAM profile'];
@@ -194,7 +201,7 @@ t.test('install.sh on a real root (overlays): what it creates, and the bind secr
         if (st.uid !== 0 || (kind !== 'link' && (st.mode & 0o022) !== 0)) t.fail(`${rel}: ${oct(st.mode & 0o7777)} uid ${st.uid}: /opt/nasauth must be root's and not group/other-writable`);
         continue;
       }
-      if (/^etc\/rc[0-6S]\.d\/[KS]\d\dnasauthd$/.test(rel) && kind === 'link') continue; // update-rc.d's boot links
+      if (/^etc\/rc[0-6S]\.d\/[KS]\d\dnasauth(d|-web)$/.test(rel) && kind === 'link') continue; // update-rc.d's boot links
       // a folder copied up because something was created in it keeps the host's mode
       if (kind === 'dir' && existsSync(host(rel)) && statSync(host(rel)).isDirectory() && (statSync(host(rel)).mode & 0o7777) === (st.mode & 0o7777)) continue;
       t.fail(`install.sh made ${rel} (${kind}, ${oct(st.mode & 0o7777)}) and this test does not list it`);
