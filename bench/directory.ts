@@ -124,7 +124,7 @@ export async function figure8(p: Params): Promise<FigureResult> {
     nslcd = await startNslcd(dir, s, ca.cert);
     const pamd = join(dir, 'pam.d');
     fs.mkdirSync(pamd);
-    fs.writeFileSync(join(pamd, 'nasauth-bench'), `auth required ${mod.path} socket=${d.pam} service=dashboard\n`);
+    fs.writeFileSync(join(pamd, 'nasauth-bench'), `auth required ${mod.path} socket=${d.pam} priv_socket=${d.pamPriv} service=dashboard\n`);
     fs.writeFileSync(join(pamd, 'sss-bench'), 'auth required pam_sss.so\n');
     fs.writeFileSync(join(pamd, 'ldap-bench'), 'auth required pam_ldap.so\n');
     fs.writeFileSync(join(pamd, 'permit-bench'), 'auth required pam_permit.so\n');

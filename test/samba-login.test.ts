@@ -21,7 +21,7 @@ if (fileCanRun(missing)) {
 
   t.test('NTLMv2 login: right password in, wrong password out', async (t) => {
     let r = await smbclient(s, 'Public', 'alice', 'Secret-pass1');
-    t.equal(r.code, 0, `logs in and lists the share: ${r.out}`);
+    t.equal(r.code, 0, `logs in and lists the share: ${r.out}\n--- the end of smbd's log:\n${s.logs().slice(-3000)}`);
     t.match(r.out, /blocks of size/);
     r = await smbclient(s, 'Public', 'alice', 'Secret-pass2');
     t.not(r.code, 0);
