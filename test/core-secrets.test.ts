@@ -1,7 +1,7 @@
 // No secret in a log line: drive every path that carries a password, then search the
 // whole log for the passwords, their NT hashes and the stored verifiers.
 import t from 'tap';
-import { addUser, authenticate, cleanup, cli, http, readStore, startDaemon } from './helpers/daemon';
+import { addUser, authenticate, cleanup, cli, http, oneTimePassword, readStore, startDaemon } from './helpers/daemon';
 import { ntHash } from '../daemon/password';
 import { makeLogger } from '../daemon/log';
 import { Writable } from 'node:stream';
@@ -25,7 +25,7 @@ t.test('no password, hash or verifier reaches the log', async (t) => {
   await http(d.query, 'POST', '/v1/authenticate', Buffer.from(`{"user":"alice","password":"${secrets[3]}"`)); // malformed
   const store = readStore(d);
   const verifiers = Object.values(store.accounts as Record<string, { verifiers: Record<string, string> }>).flatMap((a) => Object.values(a.verifiers));
-  const admin = readFileSync(join(d.stateDir, 'initial-admin-password'), 'utf8').split('\n')[0];
+  const admin = oneTimePassword(d) ?? '';
   await d.stop();
   const log = d.logs();
   t.ok(log.length > 500, 'there is a log to search');

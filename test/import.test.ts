@@ -5,7 +5,7 @@ import t from 'tap';
 import { tempDir } from './helpers/tmp';
 import { appendFileSync, existsSync, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { authenticate, cleanup, cli, http, readStore, startDaemon } from './helpers/daemon';
+import { authenticate, cleanup, cli, http, oneTimePassword, readStore, startDaemon } from './helpers/daemon';
 import { buildOldNas, mk } from './helpers/oldnas';
 
 t.test('a full migration', async (t) => {
@@ -163,8 +163,7 @@ t.test('a WD-style owner: "admin" with uid 500 and an e-mail, carried over onto 
   writeFileSync(join(dir, 'nasauth-users.yaml'), 'users:\n  admin: { email: owner@example.com }\n  bob: { email: bob@example.com }\n');
   const d = await startDaemon({ createAdmin: true });
   t.teardown(async () => { await d.stop(); cleanup(d); rmSync(dir, { recursive: true, force: true }); });
-  const otpFile = join(d.stateDir, 'initial-admin-password');
-  const oneTime = existsSync(otpFile) ? readFileSync(otpFile, 'utf8').split('\n')[0] : undefined;
+  const oneTime = oneTimePassword(d);
   t.ok(oneTime, 'the first start left a one-time password for root');
   const before = readStore(d).accounts.admin;
   const r = await cli(d, ['--json', 'import', '--from', dir]);

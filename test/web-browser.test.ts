@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { addUser, cleanup, cli, readStore, startDaemon, type Daemon } from './helpers/daemon';
+import { addUser, cleanup, cli, oneTimePassword, readStore, startDaemon, type Daemon } from './helpers/daemon';
 import { fileCanRun, firstMissing, needRoot } from './helpers/env';
 import { sambaMissing, smbclient, startSamba, type Samba } from './helpers/samba';
 import { waitFor } from './helpers/wait';
@@ -24,8 +24,7 @@ if (fileCanRun(firstMissing(needRoot(), chromiumMissing(), sambaMissing()))) {
 
   t.before(async () => {
     d = await startDaemon({ createAdmin: true, config: { sockets: { ldap: { enabled: true }, query: { group: 'nogroup' } } } });
-    const file = join(d.stateDir, 'initial-admin-password');
-    adminOtp = existsSync(file) ? readFileSync(file, 'utf8').trim() : (/one-time password: (\S+)/.exec(d.stderr())?.[1] ?? '');
+    adminOtp = oneTimePassword(d) ?? '';
     await addUser(d, 'alice', 'Wonderland-1', ['--email', 'alice@example.com', '--full-name', 'Alice Liddell']);
     await addUser(d, 'bob', 'Builder-pass-1', ['--services', 'smb,timemachine', '--full-name', 'Bob']);
     await addUser(d, 'carol', 'Seaside-pass-123', ['--full-name', 'Carol']);

@@ -194,6 +194,12 @@ export function readStore(d: Daemon) {
   return JSON.parse(buf.subarray(buf.indexOf(10) + 1).toString('utf8'));
 }
 
+/** The first start's one-time password: line 1 of <state>/initial-admin-password (line 2 is a comment), or undefined. */
+export function oneTimePassword(d: Daemon): string | undefined {
+  const file = join(d.stateDir, 'initial-admin-password');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n')[0] : undefined;
+}
+
 export function cleanup(d: Daemon) {
   removeDir(d.dir);
 }
