@@ -124,7 +124,8 @@ export class LdapView {
   private rebuild() {
     const cfg = this.auth.config;
     const data = this.auth.smbDirectory();
-    this.dir = new Directory(cfg, data);
+    if (this.dir && this.dir.cfg === cfg) this.dir.update(data);
+    else this.dir = new Directory(cfg, data);
     this.builtGen = data.generation;
     this.builtCfg = cfg;
     // say once per change why an account is closed to SMB

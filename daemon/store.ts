@@ -229,13 +229,31 @@ export class Store {
   /**
    * Apply `fn` to a copy of the data and make it durable; the in-memory state changes
    * only after the file is on disk. Changes are serialised. `fn` may throw to abort.
+   *
+   * The copy is made as `fn` reads it: an account is deep-copied the first time `fn`
+   * reads it from `d.accounts` (a change to one account among 10 000 copies one, not
+   * 10 000; enumerating `d.accounts` copies every account it reads). Groups and the
+   * other fields are copied whole (few and small). Unchanged accounts are shared between
+   * the old and the new data: nothing may change an account outside mutate().
    */
   mutate<T>(fn: (d: StoreData) => T): Promise<T> {
     const run = async () => {
-      const draft = structuredClone(this.data);
-      draft.accounts = Object.assign(Object.create(null), draft.accounts);
+      const live = this.data.accounts;
+      const { accounts: _omit, ...rest } = this.data;
+      const draft = structuredClone(rest) as StoreData;
       draft.groups = Object.assign(Object.create(null), draft.groups);
-      const result = fn(draft);
+      const accounts: Record<string, Account> = Object.assign(Object.create(null), live);
+      draft.accounts = new Proxy(accounts, {
+        get(t, k) {
+          const v = Reflect.get(t, k);
+          if (typeof k !== 'string' || v === undefined || v !== live[k]) return v;
+          const copy = structuredClone(v);
+          t[k] = copy;
+          return copy;
+        },
+      });
+      let result: T;
+      try { result = fn(draft); } finally { draft.accounts = accounts; }
       draft.generation += 1;
       writeDurable(this.file, encodeStore(draft));
       this.data = draft;
