@@ -13,6 +13,7 @@ import { figure7, TITLE as T7 } from './arm';
 import { figure8, TITLE as T8 } from './directory';
 import { figure9, TITLE as T9 } from './web';
 import { figure10, TITLE as T10 } from './log';
+import { figure11, TITLE as T11 } from './change';
 
 void main([
   { id: '1', title: T1, run: figure1 },
@@ -25,4 +26,5 @@ void main([
   { id: '8', title: T8, run: figure8 },
   { id: '9', title: T9, run: figure9 },
   { id: '10', title: T10, run: figure10 },
+  { id: '11', title: T11, run: figure11 },
 ], true);

@@ -22,7 +22,7 @@ function portFree(port: number): Promise<boolean> {
     s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const out: number[] = [];
   for (let p = PORTS[0]; p <= PORTS[1] && out.length < n; p++) if (await portFree(p)) out.push(p);
   if (out.length < n) throw new Error(`no ${n} free ports in ${PORTS[0]}-${PORTS[1]}`);

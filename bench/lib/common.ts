@@ -132,7 +132,7 @@ export function params(argv = process.argv.slice(2)): Params {
     armDuration: num('arm-duration', base.armDuration),
     wrongPassword: bool('wrong-password'),
     pin: !argv.includes('--no-pin') && pinFlag !== '0' && pinFlag !== 'false' && os.cpus().length >= 2,
-    figures: (get('figures') ?? '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => s.trim()).filter(Boolean),
+    figures: (get('figures') ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim()).filter(Boolean),
     doc: resolve(get('doc') ?? DEFAULT_DOC),
     results: resolve(get('results') ?? DEFAULT_RESULTS),
     logLevel: get('log-level') ?? 'info',
