@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, wri
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { cleanup, ROOT, startDaemon, type Daemon } from './helpers/daemon';
-import { canRun, fileCanRun, needRoot } from './helpers/env';
+import { canRun, fileCanRun, needRoot, untapped } from './helpers/env';
 import { tempDir } from './helpers/tmp';
 import { pidGone, waitFor } from './helpers/wait';
 import { WEB, WEB_CERT } from './helpers/web';
@@ -55,7 +55,7 @@ if (fileCanRun(needRoot())) {
         'WEB_USER=nobody', `QUERY_SOCKET=${d.query}`, `PIDFILE=${pidfile}`, `LOGFILE=${log}`, 'READY_TIMEOUT=60', ...extra, '',
       ].join('\n'));
       const init = (action: string) => {
-        const r = spawnSync(v.shell ?? 'sh', v.shell ? ['sh', INIT, action] : [INIT, action], { encoding: 'utf8', env: { ...process.env, NASAUTH_WEB_DEFAULTS: defaults }, timeout: 120_000 });
+        const r = spawnSync(...untapped(v.shell ?? 'sh', v.shell ? ['sh', INIT, action] : [INIT, action]), { encoding: 'utf8', env: { ...process.env, NASAUTH_WEB_DEFAULTS: defaults }, timeout: 120_000 });
         return { rc: r.status, out: `${r.stdout}${r.stderr}` };
       };
       t.teardown(() => { init('stop'); });
@@ -96,7 +96,7 @@ if (fileCanRun(needRoot())) {
     const defaults = join(dir, 'defaults');
     const run = (action: string, lines: string[]) => {
       writeFileSync(defaults, [`PIDFILE=${dir}/p`, `LOGFILE=${dir}/l`, 'USE_SSD=no', ...lines, ''].join('\n'));
-      const r = spawnSync('sh', [INIT, action], { encoding: 'utf8', env: { ...process.env, NASAUTH_WEB_DEFAULTS: defaults } });
+      const r = spawnSync(...untapped('sh', [INIT, action]), { encoding: 'utf8', env: { ...process.env, NASAUTH_WEB_DEFAULTS: defaults } });
       return { rc: r.status, out: `${r.stdout}${r.stderr}` };
     };
     t.equal(run('bogus', []).rc, 2);

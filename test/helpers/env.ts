@@ -58,3 +58,13 @@ export function fileCanRun(missing: Missing | string | null | false | undefined,
   else tap.plan(0, `skip: ${m.what}`);
   return false;
 }
+
+/**
+ * A command line run without tap's process-info hook. tap adds its loader (a file inside
+ * the checkout) to NODE_OPTIONS of every child, even one given its own env; a Node
+ * process of another uid (nobody, the web server's user) then dies on that import when
+ * the checkout lies in a 0700 folder. `env -u NODE_OPTIONS` drops it in between.
+ */
+export function untapped(cmd: string, args: string[]): [string, string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', cmd, ...args]];
+}

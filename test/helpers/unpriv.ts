@@ -3,6 +3,7 @@
 // plain JavaScript with only Node's built-in modules; it gets its arguments as a JSON
 // list in $ARGS and talks back on stdout.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { untapped } from './env';
 import { pidGone, waitFor } from './wait';
 
 export const NOBODY = 65534;
@@ -16,8 +17,8 @@ export interface Unpriv { proc: ChildProcess; out(): string; stop(): Promise<voi
 
 /** Start `script` (with `args` as JSON.parse(process.env.ARGS)) as uid/gid `uid`. */
 export function runAs(script: string, args: unknown[] = [], uid = NOBODY, gid = uid, groups: number[] = []): Unpriv {
-  const proc = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, groups.length ? `--groups=${groups.join(',')}` : '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
-    process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ARGS: JSON.stringify(args) } });
+  const proc = spawn(...untapped('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, groups.length ? `--groups=${groups.join(',')}` : '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+    process.execPath, '-e', script]), { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ARGS: JSON.stringify(args) } });
   let out = '';
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { out += c; });

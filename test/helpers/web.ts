@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { ROOT, ensureBuilt, type Daemon } from './daemon';
 import { waitFor, pidGone } from './wait';
-import type { Missing } from './env';
+import { untapped, type Missing } from './env';
 import { tempDir } from './tmp';
 
 export const WEB = join(ROOT, 'dist', 'nasauth-web.js');
@@ -27,7 +27,8 @@ export interface Web {
 export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): Promise<Web> {
   ensureBuilt();
   const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
-  const proc = spawn(process.execPath, [WEB, ...listen, '--query-socket', d.query, '--site', 'Family NAS', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // untapped: with --user the server runs as another uid, which cannot read tap's loader in a 0700 checkout
+  const proc = spawn(...untapped(process.execPath, [WEB, ...listen, '--query-socket', d.query, '--site', 'Family NAS', ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { out += c; });
