@@ -12,7 +12,7 @@ import { cleanup, ROOT, startDaemon, type Daemon } from './helpers/daemon';
 import { canRun, fileCanRun, needRoot, untapped } from './helpers/env';
 import { tempDir } from './helpers/tmp';
 import { pidGone, waitFor } from './helpers/wait';
-import { WEB, WEB_CERT } from './helpers/web';
+import { runnableWeb, WEB_CERT } from './helpers/web';
 
 const INIT = join(ROOT, 'init.d', 'nasauth-web');
 const which = (c: string) => { const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }); return r.status === 0 ? r.stdout.trim() : null; };
@@ -51,7 +51,7 @@ if (fileCanRun(needRoot())) {
       const pidfile = join(dir, 'web.pid');
       const log = join(dir, 'web.log');
       writeFileSync(defaults, [
-        `NODE=${process.execPath}`, `WEB=${WEB}`, `WEB_CERT_TOOL=${WEB_CERT}`, 'LISTEN=127.0.0.1:0', `CERT=${dir}/web.crt`, `KEY=${dir}/web.key`,
+        `NODE=${process.execPath}`, `WEB=${runnableWeb()}`, `WEB_CERT_TOOL=${WEB_CERT}`, 'LISTEN=127.0.0.1:0', `CERT=${dir}/web.crt`, `KEY=${dir}/web.key`,
         'WEB_USER=nobody', `QUERY_SOCKET=${d.query}`, `PIDFILE=${pidfile}`, `LOGFILE=${log}`, 'READY_TIMEOUT=60', ...extra, '',
       ].join('\n'));
       const init = (action: string) => {
@@ -101,7 +101,7 @@ if (fileCanRun(needRoot())) {
     };
     t.equal(run('bogus', []).rc, 2);
     t.equal(run('start', [`NODE=${dir}/none`]).rc, 5, 'no runtime: 5');
-    const r = run('start', [`NODE=${process.execPath}`, `WEB=${WEB}`, `WEB_CERT_TOOL=${WEB_CERT}`, `CERT=${dir}/c`, `KEY=${dir}/k`, 'LISTEN=127.0.0.1:0', 'WEB_USER=no-such-user-x']);
+    const r = run('start', [`NODE=${process.execPath}`, `WEB=${runnableWeb()}`, `WEB_CERT_TOOL=${WEB_CERT}`, `CERT=${dir}/c`, `KEY=${dir}/k`, 'LISTEN=127.0.0.1:0', 'WEB_USER=no-such-user-x']);
     t.equal(r.rc, 1, 'a bad user: start fails');
     t.match(r.out, /exited during start[\s\S]*no such user/);
     t.equal(spawnSync('sh', ['-n', INIT]).status, 0, 'sh -n');

@@ -8,9 +8,18 @@ import type { Test } from 'tap';
 import { ROOT, ensureBuilt, type Daemon } from './daemon';
 import { waitFor, pidGone } from './wait';
 import { untapped, type Missing } from './env';
-import { tempDir } from './tmp';
+import { tempDir, worldReadableCopy } from './tmp';
 
 export const WEB = join(ROOT, 'dist', 'nasauth-web.js');
+let webCopy: string | null = null;
+/**
+ * The built nasauth-web bundle, copied where every uid can read it: with --user its
+ * server runs as that user (node <bundle>), and the checkout may lie in a 0700 folder.
+ */
+export function runnableWeb(): string {
+  ensureBuilt();
+  return (webCopy ??= worldReadableCopy(WEB));
+}
 export const WEB_CERT = join(ROOT, 'dist', 'nasauth-web-cert.js');
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -28,7 +37,7 @@ export async function startWeb(d: Pick<Daemon, 'query'>, args: string[] = []): P
   ensureBuilt();
   const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   // untapped: with --user the server runs as another uid, which cannot read tap's loader in a 0700 checkout
-  const proc = spawn(...untapped(process.execPath, [WEB, ...listen, '--query-socket', d.query, '--site', 'Family NAS', ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(...untapped(process.execPath, [runnableWeb(), ...listen, '--query-socket', d.query, '--site', 'Family NAS', ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { out += c; });
