@@ -13,18 +13,13 @@ import { Directory, type Entry } from '../daemon/ldap-directory';
 import { Store, type Account } from '../daemon/store';
 import { testConfig } from './helpers/daemon';
 import { tempDir } from './helpers/tmp';
+import { prng } from './fuzz/mutate';
 
 const dir = tempDir('nasauth-incr-');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const cfgFile = join(dir, 'nasauth.yaml');
 writeFileSync(cfgFile, stringify(testConfig(dir, { sockets: { ldap: { enabled: true } } })));
 const cfg = loadConfig(cfgFile);
-
-/** A small deterministic PRNG: a failing seed can be replayed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000; };
-}
 
 function view(d: Directory) {
   const out: Record<string, Record<string, string>> = {};
@@ -35,7 +30,7 @@ function view(d: Directory) {
 
 t.test('an updated directory is the directory built afresh, after every step of 300 random changes', async (t) => {
   for (const seed of [1, 7, 1234]) {
-    const r = rng(seed);
+    const r = prng(seed);
     const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
     let nextRid = 1000;
     const accounts = new Map<string, SmbAccount>();

@@ -3,24 +3,16 @@
 // answers the next good request. Seeded PRNG: a failure prints its seed and reproduces
 // with NASAUTH_FUZZ_SEED=<seed>.
 import t from 'tap';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FrameParser, LIMITS, OP, decodeReply, encodeReply, encodeRequest, describe, type PamRequest, type OpName } from '../daemon/pam-frame';
 import { REASONS, REASON_NAMES } from '../daemon/reasons';
 import { ROOT, addUser, authenticate, cleanup, startDaemon } from './helpers/daemon';
+import { pamExchange, reasonOf } from './helpers/pamwire';
+import { prng } from './fuzz/mutate';
 
 const SEED = Number(process.env.NASAUTH_FUZZ_SEED ?? 0x5eed2024);
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const int = (n: number) => Math.floor(rnd() * n);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
@@ -187,35 +179,7 @@ t.test('the C header lists every reason with the same code and name', async (t) 
 // ---- the live daemon -----------------------------------------------------------------
 
 /** Send bytes on a fresh connection; collect replies until the daemon closes or `want` replies came. */
-function exchange(path: string, data: Buffer | Buffer[], want = 1): Promise<{ replies: ReturnType<typeof decodeReply>[]; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const s: Socket = connect(path);
-    let buf = Buffer.alloc(0);
-    const replies: ReturnType<typeof decodeReply>[] = [];
-    let done = false;
-    const finish = (closed: boolean) => { if (!done) { done = true; s.destroy(); resolve({ replies, closed }); } };
-    s.on('connect', async () => {
-      for (const d of Array.isArray(data) ? data : [data]) {
-        s.write(d);
-        if (Array.isArray(data)) await new Promise((r) => setImmediate(r));
-      }
-    });
-    s.on('data', (c) => {
-      buf = Buffer.concat([buf, c]);
-      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        const n = 4 + buf.readUInt32BE(0);
-        replies.push(decodeReply(buf.subarray(0, n)));
-        buf = buf.subarray(n);
-      }
-      if (replies.length >= want) finish(false);
-    });
-    s.on('end', () => finish(true));
-    s.on('close', () => finish(true));
-    s.on('error', (e) => (done ? undefined : reject(e)));
-    setTimeout(() => finish(false), 8000).unref();
-  });
-}
-const reasonOf = (r: ReturnType<typeof decodeReply> | undefined) => (r && typeof r !== 'string' ? REASON_NAMES.find((n) => REASONS[n].code === r.code) : `bad reply: ${r}`);
+const exchange = (path: string, data: Buffer | Buffer[], want = 1) => pamExchange(path, data, want);
 
 t.test('live daemon: garbage in, bad_request and close, the daemon keeps answering', async (t) => {
   const d = await startDaemon();
