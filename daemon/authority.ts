@@ -16,7 +16,7 @@ import { passwordProblems } from './password-policy';
 import { AuthCache } from './cache';
 import { RateLimiter } from './ratelimit';
 import { REASONS, type Reason } from './reasons';
-import { Store, ntConfirmed, type Account, type Group, type Role, type StoreData } from './store';
+import { Store, ntConfirmed, peekAccounts, type Account, type Group, type Role, type StoreData } from './store';
 import { type NewSession, type Session, Sessions } from './sessions';
 import { checkEmail, checkFullName, checkName, lookupName } from './validate';
 import { BusyError, Verifier } from './verifier';
@@ -789,7 +789,7 @@ export class Authority {
       if (d.accounts[name]) throw new NasauthError('NASAUTH_EXISTS', `an account named "${name}" already exists`, 'name');
       const uid = picked;
       this.checkUid(uid);
-      if (Object.values(d.accounts).some((a) => a.uid === uid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${uid} is already used by another account`, 'uid');
+      if (Object.values(peekAccounts(d)).some((a) => a.uid === uid)) throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${uid} is already used by another account`, 'uid');
       const groups = input.groups ?? [];
       for (const g of groups) if (!d.groups[g]) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${g}"`, 'groups');
       const a: Account = {
@@ -812,7 +812,7 @@ export class Authority {
    */
   private keepAnAdmin(d: StoreData, before: Account, name: string) {
     if (before.role !== 'admin' || !before.enabled) return;
-    if (Object.values(d.accounts).some((a) => a.role === 'admin' && a.enabled)) return;
+    if (Object.values(peekAccounts(d)).some((a) => a.role === 'admin' && a.enabled)) return;
     throw new NasauthError('NASAUTH_CONFLICT', `"${name}" is the last enabled administrator: make another account an administrator first`, 'role');
   }
 
@@ -875,7 +875,7 @@ export class Authority {
       if (opts.rid !== undefined && x.rid !== opts.rid) throw new NasauthError('NASAUTH_CONFLICT', `${name} was deleted and re-created meanwhile; nothing was changed, try again`, 'name');
       if (opts.version !== undefined && x.version !== opts.version) throw new NasauthError('NASAUTH_CONFLICT', `the account "${name}" changed meanwhile; reload and try again`);
       const before = { ...x };
-      if (upd.uid !== undefined && Object.values(d.accounts).some((o) => o.uid === upd.uid && o.name !== name)) {
+      if (upd.uid !== undefined && Object.values(peekAccounts(d)).some((o) => o.uid === upd.uid && o.name !== name)) {
         throw new NasauthError('NASAUTH_UID_CONFLICT', `uid ${upd.uid} is already used by another account`, 'uid');
       }
       if (patch.groups) {
@@ -945,7 +945,7 @@ export class Authority {
     await this.store.mutate((d) => {
       if (!d.groups[name]) throw new NasauthError('NASAUTH_NOT_FOUND', `no group named "${name}"`, 'name');
       delete d.groups[name];
-      for (const a of Object.values(d.accounts)) if (a.groups.includes(name)) { a.groups = a.groups.filter((g) => g !== name); a.version += 1; }
+      for (const p of Object.values(peekAccounts(d))) if (p.groups.includes(name)) { const a = d.accounts[p.name]; a.groups = a.groups.filter((g) => g !== name); a.version += 1; }
     });
     this.log.info({ audit: 'group_del', group: name, by: actor });
   }

@@ -166,6 +166,19 @@ export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev 
   }
 }
 
+/** drafts' copy-on-read account views → the plain objects behind them */
+const draftTargets = new WeakMap<object, Record<string, Account>>();
+
+/**
+ * The accounts of `d` for reading only, without copying them: inside a mutate() `fn`,
+ * reading through `d.accounts` copies each account it touches (so that it can be changed);
+ * a scan that only looks (a uid check, an index) reads them here instead. Never change
+ * what this returns.
+ */
+export function peekAccounts(d: StoreData): Readonly<Record<string, Readonly<Account>>> {
+  return draftTargets.get(d.accounts) ?? d.accounts;
+}
+
 export class Store {
   readonly file: string;
   private data: StoreData;
@@ -243,7 +256,7 @@ export class Store {
       const draft = structuredClone(rest) as StoreData;
       draft.groups = Object.assign(Object.create(null), draft.groups);
       const accounts: Record<string, Account> = Object.assign(Object.create(null), live);
-      draft.accounts = new Proxy(accounts, {
+      const view = new Proxy(accounts, {
         get(t, k) {
           const v = Reflect.get(t, k);
           if (typeof k !== 'string' || v === undefined || v !== live[k]) return v;
@@ -252,6 +265,8 @@ export class Store {
           return copy;
         },
       });
+      draftTargets.set(view, accounts);
+      draft.accounts = view;
       let result: T;
       try { result = fn(draft); } finally { draft.accounts = accounts; }
       draft.generation += 1;

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import type { RenderedGroup, SmbAccount, SmbDirectory } from '../daemon/authority';
 import { loadConfig } from '../daemon/config';
 import { Directory, type Entry } from '../daemon/ldap-directory';
-import { Store, type Account } from '../daemon/store';
+import { Store, peekAccounts, type Account } from '../daemon/store';
 import { testConfig } from './helpers/daemon';
 import { tempDir } from './helpers/tmp';
 import { prng } from './fuzz/mutate';
@@ -101,6 +101,16 @@ t.test('the store copies what a change reads; the old data never sees a change, 
   await store.mutate((d) => { for (const a of Object.values(d.accounts)) a.uid += 10000; });
   t.equal(snap.accounts.u5.uid, 1005, 'enumerated and changed: the old data is untouched');
   t.equal(store.snapshot.accounts.u5.uid, 11005, 'the new data has every change');
+  // peekAccounts looks without copying, and sees what the change did so far
+  const shared = store.snapshot.accounts.u7;
+  await store.mutate((d) => {
+    t.equal(peekAccounts(d).u7, shared, 'peek: the account as it is, not a copy');
+    d.accounts.u8.uid = 7777;
+    delete d.accounts.u9;
+    t.equal(peekAccounts(d).u8.uid, 7777, 'peek sees a change made in this fn');
+    t.notOk(peekAccounts(d).u9, 'and a deletion');
+  });
+  t.equal(store.snapshot.accounts.u7, shared, 'only looked at: still shared after the change');
   // what is on disk is what is in memory
   const { store: again } = Store.open(sdir);
   t.same(again.snapshot.accounts, store.snapshot.accounts, 'the file holds the same accounts');

@@ -23,6 +23,7 @@ import { canonicalBytes, canonicalText } from '../password';
 import { passwordProblems } from '../password-policy';
 import { REASONS, type Reason } from '../reasons';
 import type { Account, Store, StoreData } from '../store';
+import { peekAccounts } from '../store';
 import { lookupName } from '../validate';
 import { BusyError, WorkPool } from '../verifier';
 import { FilterParser } from 'ldapts';
@@ -302,7 +303,7 @@ export class Upstream implements UpstreamHooks {
     const prev = this.store.account(u.name);
     // the proof's time is kept in memory; on disk it is renewed only when it is a quarter
     // of the offline lifetime old (the refresh confirms every account meanwhile): with
-    // 10,000 accounts every store write costs seconds (docs/directory.md)
+    // 10,000 accounts every store write costs ~150 ms of CPU (docs/performance.md, figure 11)
     const staleProof = !prev?.upstream?.verified_at || now - prev.upstream.verified_at > this.u.offline.lifetime_seconds * 250;
     const r = await this.store.mutate((d) => {
       const ix = new DraftIndex(d);
@@ -575,12 +576,14 @@ export class Upstream implements UpstreamHooks {
           const want = (members.get(g.name) ?? []).sort();
           if (JSON.stringify(want) !== JSON.stringify([...g.members].sort())) { g.members = want; g.version += 1; }
         }
-        const gone = Object.values(d.accounts).filter((a) => a.source === 'directory' && !a.upstream?.removed_at && (!users.has(a.name) || clashes.has(a.name)));
-        const live = Object.values(d.accounts).filter((a) => a.source === 'directory' && !a.upstream?.removed_at).length;
+        // looked at without copying; only the accounts marked removed are read to be changed
+        const all = Object.values(peekAccounts(d));
+        const gone = all.filter((a) => a.source === 'directory' && !a.upstream?.removed_at && (!users.has(a.name) || clashes.has(a.name))).map((a) => a.name);
+        const live = all.filter((a) => a.source === 'directory' && !a.upstream?.removed_at).length;
         if (gone.length > 10 && gone.length > live * MAX_REMOVED_SHARE) {
           report.removals_held = gone.length;
         } else {
-          for (const a of gone) if (markRemoved(a, now)) report.removed++;
+          for (const n of gone) if (markRemoved(d.accounts[n], now)) report.removed++;
         }
         if (!report.removals_held) d.upstream_refreshed_at = now;
       });
