@@ -36,7 +36,7 @@ export function renderChart(goals: Goal[], previous: Record<string, Previous>, t
   goals.forEach((g, i) => {
     const y = top + i * rowH;
     const label = `${g.key.split('.')[0]}. ${g.label}${g.unit === 'of goal' ? '' : ''}`;
-    o.push(`<text x="${labelW}" y="${y + 15}" text-anchor="end">${esc(label.length > 78 ? `${label.slice(0, 76)}…` : label)}</text>`);
+    o.push(`<text x="${labelW}" y="${y + 15}" text-anchor="end">${esc(label.length > 74 ? `${label.slice(0, 72)}…` : label)}</text>`);
     o.push(`<text x="${labelW}" y="${y + 28}" text-anchor="end" fill="#777" font-size="10">goal ${esc(g.goal)}${g.unit === 'of goal' ? ' (bar: ÷ the goal)' : ''}</text>`);
     const p = previous[g.key];
     if (p && Number.isFinite(p.value)) {
