@@ -343,7 +343,8 @@ export async function buildApp(o: WebOptions): Promise<{ app: FastifyInstance; q
     const names = (await ask(req, 'GET', '/v1/users')).body?.services ?? Object.keys(u.access);
     return page(reply, status, 'user', {
       title: u.name, nav: 'users', me: m, csrf: reply.generateCsrf(), notice: doneNotice(req), u, ...VERIFIER_TEXT(u),
-      services: serviceRows(names, u), locked: when(u.locked_until), lastRefusal: refusalText(u.last_refusal), doctorService: 'dashboard', ...x,
+      services: serviceRows(names, u), locked: when(u.locked_until), lastRefusal: refusalText(u.last_refusal), doctorService: 'dashboard',
+      dirSeen: when(u.directory?.seen_at), dirProven: when(u.directory?.verified_at), dirRemoved: when(u.directory?.removed_at), ...x,
     });
   }
 
