@@ -4,6 +4,7 @@
 // wrong password counts errors and fails the figure). No timing thresholds here.
 import t from 'tap';
 import { tempDir } from './helpers/tmp';
+import { untapped } from './helpers/env';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,9 +14,8 @@ function bench(script: string, args: string[]): Promise<{ code: number | null; s
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^_?TAP/.test(k)) env[k] = v;
   return new Promise((res) => {
-    // through env -u: tap's process-info wrapper puts its ESM loader into NODE_OPTIONS of
-    // every child, and that loader refuses the harness's .ts entry point
-    const p = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '-r', 'ts-node/register/transpile-only', join(ROOT, 'bench', script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // untapped: tap's loader in NODE_OPTIONS refuses the harness's .ts entry point
+    const p = spawn(...untapped(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'bench', script), ...args]), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c) => { stdout += c; });

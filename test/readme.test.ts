@@ -3,6 +3,7 @@
 // loopback) works.
 import t from 'tap';
 import { tempDir } from './helpers/tmp';
+import { untapped } from './helpers/env';
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ t.test('the README starts with the two commands, and CI runs the second', async 
 t.test('npm start: the daemon and the web page on loopback, the URL and the one-time password printed', async (t) => {
   const cwd = tempDir('nasauth-start-');
   // tap instruments child processes through NODE_OPTIONS; run the start command as a user would, without it
-  const p = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'scripts', 'start.mjs'), '--port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NASAUTH_CONFIG: '' } });
+  const p = spawn(...untapped(process.execPath, [join(ROOT, 'scripts', 'start.mjs'), '--port', '0']), { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NASAUTH_CONFIG: '' } });
   let out = '';
   let err = '';
   p.stdout.on('data', (c) => { out += c; });
