@@ -33,6 +33,8 @@ export class AuditCollapser {
   private keys = new Map<string, Entry>();
   private overflow = new Map<string, { first: number; count: number; keys: Set<string> | null; distinct: number }>();
   private timer: NodeJS.Timeout | null = null;
+  /** full lines decided this turn of the event loop, written right after it (see write) */
+  private due: AuditLine[] = [];
   /** decision lines written and held back since start (for tests and status) */
   readonly stats = { written: 0, collapsed: 0, summaries: 0 };
 
@@ -64,6 +66,7 @@ export class AuditCollapser {
 
   /** Summarise what is due (or everything, with `all`). */
   flush(all = true) {
+    this.writeDue(); // a summary comes after the line it summarises
     const t = this.now();
     for (const [k, e] of this.keys) {
       if (!all && t - e.first < this.intervalMs) continue;
@@ -89,12 +92,29 @@ export class AuditCollapser {
       l.user ? `${count} more ${l.reason} for ${l.user} from ${l.source} in the last ${secs} s` : `${count} more ${l.audit} (${l.reason}) on ${l.source} in the last ${secs} s`);
   }
 
+  /**
+   * A decision's line is decided now (counted, collapsed or not) and written at the end
+   * of this turn of the event loop (setImmediate: after the answers of this turn have
+   * been handed to their sockets), so building it is not on the answer's path. The line
+   * and its order are the same; lines are batched before the disk anyway (log-batch.ts).
+   * flush() and the daemon's stop write what is due first.
+   */
   private write(line: AuditLine) {
     this.stats.written++;
-    // the common line (no detail) is built directly: it is on every cache hit's path (log.ts)
-    if (line.detail === undefined) writeAudit(this.log, line);
-    else this.log.info(line);
+    if (this.due.push(line) === 1) setImmediate(this.writeDue);
   }
+
+  /** Write the lines decided so far (also on stop, before the last line). */
+  readonly writeDue = () => {
+    if (this.due.length === 0) return;
+    const lines = this.due;
+    this.due = [];
+    // the common line (no detail) is built directly: it is on every cache hit's path (log.ts)
+    for (const line of lines) {
+      if (line.detail === undefined) writeAudit(this.log, line);
+      else this.log.info(line);
+    }
+  };
 
   private arm() {
     if (this.timer) return;

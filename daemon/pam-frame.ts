@@ -58,6 +58,13 @@ export type FrameEvent = { kind: 'request'; request: PamRequest } | { kind: 'err
 // byte-exact, and they stay bytes.
 const text = new TextDecoder('utf-8');
 
+/** body[at, at+len) as text: ASCII (every name on a NAS) without a view object; anything else through the decoder. */
+function fieldText(body: Buffer, at: number, len: number): string {
+  const end = at + len;
+  for (let i = at; i < end; i++) if (body[i] > 0x7f) return text.decode(body.subarray(at, end));
+  return body.toString('latin1', at, end);
+}
+
 /** Wipe every secret a request holds. */
 export function wipe(r: PamRequest) {
   if ('password' in r) r.password.fill(0);
@@ -78,7 +85,8 @@ export function describe(r: PamRequest): Record<string, unknown> {
  * Decode one frame body (everything after the length prefix). Returns the request or
  * an error message; never throws. Secrets are copied into fresh Buffers.
  */
-export function decodeBody(body: Uint8Array): PamRequest | string {
+export function decodeBody(bytes: Uint8Array): PamRequest | string {
+  const body = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (body.length < HEADER_SIZE - 4) return 'the frame is shorter than its header';
   if (body[0] !== PAM_PROTOCOL_VERSION) return `protocol version ${body[0]} is not supported (this daemon speaks ${PAM_PROTOCOL_VERSION})`;
   const op = OP_NAMES.get(body[1]);
@@ -95,15 +103,15 @@ export function decodeBody(body: Uint8Array): PamRequest | string {
     at += 2;
     if (len > LIMITS[kind]) return fail(`${op}: field "${name}" is longer than ${LIMITS[kind]} bytes`);
     if (at + len > body.length) return fail(`${op}: field "${name}" runs past the end of the frame`);
-    const bytes = body.subarray(at, at + len);
+    const start = at;
     at += len;
     if (kind === 'password') {
       const b = Buffer.alloc(len); // not the shared pool: wiped on its own
-      b.set(bytes);
+      body.copy(b, 0, start, at);
       made.push(b);
       out[name] = b;
     } else {
-      const s = text.decode(bytes);
+      const s = fieldText(body, start, at - start);
       if ((kind === 'user' || kind === 'service') && (s.length === 0 || s.includes('\0'))) return fail(`${op}: field "${name}" must be non-empty and without NUL`);
       out[name] = s;
     }
@@ -112,9 +120,18 @@ export function decodeBody(body: Uint8Array): PamRequest | string {
   return out as PamRequest;
 }
 
-/** Incremental decoder: feed it chunks as they arrive, in any sizes. */
+/**
+ * Incremental decoder: feed it chunks as they arrive, in any sizes.
+ *
+ * A frame that arrives whole in one chunk (what pam_nasauth.so sends: one small frame
+ * per connection) is decoded straight from the chunk; only a frame split across chunks
+ * is gathered in a buffer of its own, made when first needed. A connection therefore
+ * costs no 2 KiB zero-filled buffer (a fresh ArrayBuffer per connection was a large
+ * part of the garbage collector's work per PAM login), and the bytes of a request are
+ * copied once fewer. Nothing is kept from the chunk: the caller may wipe it.
+ */
 export class FrameParser {
-  private buf = Buffer.alloc(LIMITS.request);
+  private buf: Buffer | null = null; // the current frame's bytes, when it came in pieces
   private have = 0; // bytes of the current frame in buf
   private need = 4; // bytes of the current frame wanted so far (4, then 4 + length)
   private failed = false;
@@ -130,21 +147,33 @@ export class FrameParser {
   push(chunk: Uint8Array): FrameEvent[] {
     const events: FrameEvent[] = [];
     let off = 0;
+    // whole frames straight from the chunk, while no piece of a frame is held
+    while (!this.failed && this.have === 0 && chunk.length - off >= 4) {
+      const len = ((chunk[off] << 24) >>> 0) + ((chunk[off + 1] << 16) | (chunk[off + 2] << 8) | chunk[off + 3]);
+      const bad = lengthError(len);
+      if (bad) { events.push(this.fail(bad)); return events; }
+      if (chunk.length - off < 4 + len) break;
+      const r = decodeBody(chunk.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+      if (typeof r === 'string') { events.push(this.fail(r)); return events; }
+      events.push({ kind: 'request', request: r });
+    }
     while (!this.failed && off < chunk.length) {
+      const buf = this.buf ?? (this.buf = Buffer.alloc(LIMITS.request));
       const take = Math.min(this.need - this.have, chunk.length - off);
-      this.buf.set(chunk.subarray(off, off + take), this.have);
+      buf.set(chunk.subarray(off, off + take), this.have);
       this.have += take;
       off += take;
       if (this.have < this.need) break;
       if (this.need === 4) {
-        const len = this.buf.readUInt32BE(0);
-        if (len < HEADER_SIZE - 4) { events.push(this.fail(`frame length ${len} is shorter than a header`)); break; }
-        if (len > LIMITS.request - 4) { events.push(this.fail(`frame length ${len} is over the limit of ${LIMITS.request - 4}`)); break; }
+        const len = buf.readUInt32BE(0);
+        const bad = lengthError(len);
+        if (bad) { events.push(this.fail(bad)); break; }
         this.need = 4 + len;
         continue;
       }
-      const r = decodeBody(this.buf.subarray(4, this.need));
-      this.buf.fill(0, 0, this.need);
+      const r = decodeBody(buf.subarray(4, this.need));
+      buf.fill(0, 0, this.need);
       this.have = 0;
       this.need = 4;
       if (typeof r === 'string') { events.push(this.fail(r)); break; }
@@ -155,7 +184,7 @@ export class FrameParser {
 
   /** Wipe whatever part of a frame is held (connection closed). */
   reset() {
-    this.buf.fill(0);
+    this.buf?.fill(0);
     this.have = 0;
     this.need = 4;
   }
@@ -165,6 +194,12 @@ export class FrameParser {
     this.reset();
     return { kind: 'error', message };
   }
+}
+
+function lengthError(len: number): string | null {
+  if (len < HEADER_SIZE - 4) return `frame length ${len} is shorter than a header`;
+  if (len > LIMITS.request - 4) return `frame length ${len} is over the limit of ${LIMITS.request - 4}`;
+  return null;
 }
 
 /** Cut a UTF-8 string to at most `max` bytes without splitting a character. */
@@ -178,7 +213,8 @@ function clip(s: string, max: number): Buffer {
 
 export function encodeReply(code: number, retryAfter: number, message: string): Buffer {
   const msg = clip(message, LIMITS.message);
-  const out = Buffer.alloc(HEADER_SIZE + 2 + msg.length);
+  // every byte is written below and a reply holds no secret: the shared pool will do
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 2 + msg.length);
   out.writeUInt32BE(out.length - 4, 0);
   out[4] = PAM_PROTOCOL_VERSION;
   out[5] = code;

@@ -79,6 +79,30 @@ t.test('random chunking of valid streams decodes every request exactly', async (
   }
 });
 
+t.test('text fields: any bytes decode as the WHATWG UTF-8 decoder does, whole or in pieces', async (t) => {
+  // names are decoded leniently (invalid UTF-8 becomes U+FFFD); ASCII takes a shortcut
+  // without a view object, so every other byte mix must still go through the decoder
+  const dec = new TextDecoder('utf-8');
+  const pieces = [Buffer.from('é'), Buffer.from('€'), Buffer.from('😀'), Buffer.from([0xc3]), Buffer.from([0xff]), Buffer.from([0xe2, 0x82]), Buffer.from([0x80]), Buffer.from('a'), Buffer.from('Z')];
+  for (let round = 0; round < 300; round++) {
+    const user = Buffer.concat(Array.from({ length: 1 + int(12) }, () => pieces[int(pieces.length)]));
+    const host = rnd() < 0.5 ? bytes(int(40)) : Buffer.from(ascii(int(40)));
+    if (user.includes(0)) continue;
+    const frame = encodeRequest('ACCT', ['afp', user, host]);
+    const want = [dec.decode(user), dec.decode(host)];
+    const whole = new FrameParser().push(frame);
+    const p = new FrameParser();
+    const split = [...frame].flatMap((b) => p.push(Buffer.from([b])));
+    for (const [how, ev] of [['whole', whole], ['byte by byte', split]] as const) {
+      t.equal(ev.length, 1, `round ${round} ${how}: one event`);
+      const e = ev[0];
+      if (e?.kind !== 'request' || e.request.op !== 'ACCT') { t.fail(`round ${round} ${how}: ${JSON.stringify(e)}`); continue; }
+      t.same([e.request.user, e.request.rhost], want, `round ${round} ${how}`);
+    }
+    if (t.passing() === false) break;
+  }
+});
+
 t.test('truncated streams: no event for the cut frame, no error, the rest held', async (t) => {
   for (let round = 0; round < 200; round++) {
     const r = randomRequest();
