@@ -47,9 +47,13 @@ function goals2(data: { flood?: { base: Ser; flood: Ser } }): Goal[] {
   return goal('2.flood.p99', 'cache-hit p99 during a wrong-password flood (floor: same probe, no flood)', median(data.flood.flood.p99) / median(data.flood.base.p99), 2, '≤ 2× the no-flood p99');
 }
 
-function goals3(data: { nas?: Ser; echo?: Ser; permit?: Ser }): Goal[] {
+function goals3(data: { nas?: Ser; echo?: Ser; permit?: Ser; pamEcho?: Ser }): Goal[] {
   if (!data.nas || !data.echo || !data.permit) return [];
-  return goal('3.pam', 'PAM transaction, cache hit (floor: pam_permit + bare frame round trip)', median(data.nas.p50) / (median(data.permit.p50) + median(data.echo.p50)), 1.25, '≤ 1.25× their sum');
+  return [
+    ...goal('3.pam', 'PAM transaction, cache hit (floor: pam_permit + bare frame round trip, two loops summed)', median(data.nas.p50) / (median(data.permit.p50) + median(data.echo.p50)), 1.25, '≤ 1.25× their sum'),
+    // the same floor measured in one transaction (bench/pam_echo.c): see figure 3's method
+    ...(data.pamEcho?.p50.length ? goal('3.pam.tx', 'PAM transaction, cache hit (floor: libpam + the bare round trip in one transaction)', median(data.nas.p50) / median(data.pamEcho.p50), 1.25, '≤ 1.25× libpam + the bare round trip') : []),
+  ];
 }
 
 function goals4(data: { ldapMs?: number[]; tdbMs?: number[] }): Goal[] {
