@@ -2,7 +2,7 @@
 // then frozen. Errors name the file, the key and what was expected.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { readPlainYaml } from './config-yaml';
 import { NasauthError } from './errors';
 
 export interface SocketConfig { path: string; mode: number; group: string | number | null }
@@ -385,6 +385,11 @@ function parseYaml(text: string, file: string): unknown {
 }
 
 function parseYamlDoc(text: string, file: string): unknown {
+  // the config files' usual YAML without the general parser (daemon/config-yaml.ts); the
+  // library only for the rest, and for every error message
+  const quick = readPlainYaml(text);
+  if (quick !== undefined) return quick;
+  const { parseDocument } = require('yaml') as typeof import('yaml');
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
