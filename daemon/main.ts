@@ -148,8 +148,10 @@ export async function main(argv = process.argv.slice(2)) {
   upstream?.start();
   log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
-  // after the ready line (it does not delay the answer): shed what loading left behind
-  setImmediate(collectStartupGarbage);
+  // shed what loading left behind, a moment after the ready line: a client that connects
+  // as soon as the sockets are there (the init script's check, smbd started next) is
+  // answered first instead of waiting for the collection (5-20 ms, more on the device)
+  setTimeout(collectStartupGarbage, 200).unref();
 
   let stopping = false;
   const stop = async (sig: string) => {

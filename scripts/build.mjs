@@ -36,9 +36,23 @@ const webAssets = {
     });
   },
 };
+// sonic-boom and thread-stream (pino's, loaded at every start) call assert(value, message)
+// and nothing else of node:assert; node:assert itself pulls AssertionError, its colours
+// and process.stderr into the start (about 4 ms of it, docs/performance.md). Only these
+// two importers get this stand-in; everything else keeps node:assert.
+const lightAssert = {
+  name: 'nasauth-light-assert',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?assert$/ }, (a) => (/node_modules[\\/](sonic-boom|thread-stream)[\\/]/.test(a.importer) ? { path: 'assert', namespace: 'nasauth-light-assert' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'nasauth-light-assert' }, () => ({
+      contents: "module.exports = function assert(value, message) { if (!value) { const e = new Error(message || 'assertion failed'); e.code = 'ERR_ASSERTION'; throw e; } }; module.exports.ok = module.exports;",
+      loader: 'js',
+    }));
+  },
+};
 const tmp = `.tmp-${process.pid}`;
 const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
-const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets] })));
+const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets, lightAssert] })));
 outs.forEach(([, out], i) => {
   // esbuild escapes code (charset ascii) but keeps comments as written: escape those too
   const text = readFileSync(out + tmp, 'utf8');
