@@ -92,6 +92,13 @@ main() {
   mkdir -p "$top/opt"
   cp -a "$STAGE$PREFIX" "$top/opt/"
   install -m644 "$djs" "$top$PREFIX/lib/nasauthd.js"
+  # what the init script runs: lib/nasauthd.js through a V8 code cache (daemon/start.ts)
+  if [ -f "$REPO/dist/nasauthd-start.js" ] && [ "$djs" = "$REPO/dist/nasauthd.js" ]; then
+    install -m644 "$REPO/dist/nasauthd-start.js" "$top$PREFIX/lib/nasauthd-start.js"
+  else
+    [ "$placeholder_js" = yes ] || die "no dist/nasauthd-start.js (npm run build)"
+    printf "require('./nasauthd.js');\n" >"$top$PREFIX/lib/nasauthd-start.js"; chmod 644 "$top$PREFIX/lib/nasauthd-start.js"
+  fi
   install -m644 "$cjs" "$top$PREFIX/lib/nasauth.js"
   # the account portal (no placeholder: without its bundles the package has no web page)
   if [ -f "$REPO/dist/nasauth-web.js" ] && [ -f "$REPO/dist/nasauth-web-cert.js" ]; then

@@ -146,8 +146,11 @@ export async function main(argv = process.argv.slice(2)) {
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
   upstream?.start();
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice }, 'ready');
+  // started through nasauthd-start.js (daemon/start.ts): whether a V8 code cache was used
+  const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('nasauth.codeCache')] as string | undefined;
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice, ...(codeCache ? { code_cache: codeCache } : {}) }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
+  (process as NodeJS.EventEmitter).emit('nasauth:ready'); // nasauthd-start.js writes the code cache now
   // shed what loading left behind, a moment after the ready line: a client that connects
   // as soon as the sockets are there (the init script's check, smbd started next) is
   // answered first instead of waiting for the collection (5-20 ms, more on the device)

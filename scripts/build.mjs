@@ -51,7 +51,7 @@ const lightAssert = {
   },
 };
 const tmp = `.tmp-${process.pid}`;
-const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
+const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/start.ts', 'dist/nasauthd-start.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
 const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets, lightAssert] })));
 outs.forEach(([, out], i) => {
   // esbuild escapes code (charset ascii) but keeps comments as written: escape those too

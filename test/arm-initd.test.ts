@@ -3,7 +3,7 @@
 // neither (plain shell). Settings come from a private defaults file (NASAUTHD_DEFAULTS);
 // nothing under /etc or /run is touched.
 import t from 'tap';
-import { waitForMatch } from './helpers/wait';
+import { waitFor, waitForMatch } from './helpers/wait';
 import { canRun } from './helpers/env';
 import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
 const INIT = join(ROOT, 'init.d', 'nasauthd');
-const DAEMON = join(ROOT, 'dist', 'nasauthd.js');
+// what the init script runs on the device: the bundle through its code cache (daemon/start.ts)
+const DAEMON = join(ROOT, 'dist', 'nasauthd-start.js');
 
 function which(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -39,7 +40,7 @@ function makeEnv(extra: string[] = []): Env {
 function writeDefaults(e: Env, extra: string[]) {
   writeFileSync(e.defaults, [
     `NODE=${process.execPath}`, `DAEMON=${DAEMON}`, `CONFIG=${e.config}`,
-    `PIDFILE=${e.pidfile}`, `LOGFILE=${e.log}`, 'STOP_TIMEOUT=30', 'READY_TIMEOUT=120',
+    `PIDFILE=${e.pidfile}`, `LOGFILE=${e.log}`, `CODE_CACHE_DIR=${join(e.dir, 'code-cache')}`, 'STOP_TIMEOUT=30', 'READY_TIMEOUT=120',
     // this sandbox may not lower oom_score_adj (CAP_SYS_RESOURCE); the guest test checks it
     'OOM_SCORE_ADJ=', ...extra, '',
   ].join('\n'));
@@ -105,6 +106,10 @@ for (const v of variants) {
     t.ok(await accepts(join(e.run, 'admin.sock')), 'admin socket accepts when start returns');
     t.ok(await accepts(join(e.run, 'query.sock')), 'query socket accepts when start returns');
     t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), DAEMON, 'the pid is the node running the daemon');
+    // the code cache: made at this first start, in a directory the script made root's alone
+    t.match(readFileSync(e.log, 'utf8'), /"event":"ready".*"code_cache":"made"/, 'the first start makes the code cache');
+    await waitFor('the code cache file', () => existsSync(join(e.dir, 'code-cache', 'nasauthd.v8-cache')));
+    t.equal(statSync(join(e.dir, 'code-cache')).mode & 0o777, 0o700, 'CODE_CACHE_DIR made 0700');
 
     r = init(e, 'start', sh);
     t.equal(r.rc, 0, 'start again: 0');
@@ -124,6 +129,7 @@ for (const v of variants) {
     t.equal(r.rc, 0, `restart: ${r.out}`);
     const pid2 = pidOf(e);
     t.ok(alive(pid2) && pid2 !== pid, 'new pid after restart');
+    t.match(readFileSync(e.log, 'utf8'), new RegExp(`"event":"ready".*"pid":${pid2},.*"code_cache":"used"`), 'the restart uses the code cache');
     t.notOk(alive(pid), 'old process gone');
 
     r = init(e, 'stop', sh);

@@ -53,6 +53,7 @@ if (fileCanRun(needRoot())) {
       t.equal(r.rc, 0, `install: ${r.out}`);
       t.ok(existsSync(join(rootfs, 'opt/nasauth/bin/node')), 'runtime');
       t.ok(existsSync(join(rootfs, 'opt/nasauth/lib/nasauthd.js')) && existsSync(join(rootfs, 'opt/nasauth/lib/nasauth.js')), 'bundles');
+      t.ok(existsSync(join(rootfs, 'opt/nasauth/lib/nasauthd-start.js')), 'the code-cache starter the init script runs');
       t.equal(mode(join(rootfs, 'etc/init.d/nasauthd')), '755', 'init script 0755');
       t.ok(existsSync(join(rootfs, 'etc/default/nasauthd')), '/etc/default/nasauthd');
       t.equal(mode(join(rootfs, 'etc/init.d/nasauth-web')), '755', 'the web page\'s init script 0755');

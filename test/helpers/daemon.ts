@@ -42,6 +42,8 @@ export interface DaemonOpts {
   binds?: Array<[string, string]>;
   /** run the daemon under this umask (the init script's is 077) */
   umask?: number;
+  /** the script node runs (default dist/nasauthd.js; the init script's is dist/nasauthd-start.js) */
+  script?: string;
 }
 
 export interface Daemon {
@@ -89,8 +91,9 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   if (!opts.dir || !existsSync(config) || opts.config) writeFileSync(config, stringify(testConfig(dir, opts.config, opts.createAdmin)));
   let out = '';
   let err = '';
-  const argv = opts.umask === undefined ? [process.execPath, DAEMON, '--config', config]
-    : ['sh', '-c', `umask ${opts.umask.toString(8).padStart(3, '0')}; exec "$@"`, 'sh', process.execPath, DAEMON, '--config', config];
+  const script = opts.script ?? DAEMON;
+  const argv = opts.umask === undefined ? [process.execPath, script, '--config', config]
+    : ['sh', '-c', `umask ${opts.umask.toString(8).padStart(3, '0')}; exec "$@"`, 'sh', process.execPath, script, '--config', config];
   const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   const proc = opts.binds?.length
     ? spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${opts.binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ')} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
