@@ -43,6 +43,8 @@ if [ -f "$MANIFEST" ]; then
   done <"$MANIFEST"
 fi
 rm -rf "$ROOT$PREFIX"
+# the daemon's V8 code cache (init.d CODE_CACHE_DIR): made from the bundle just removed
+rm -rf "$ROOT/var/cache/nasauth"
 for c in nasauth nasauthd; do
   [ -L "$ROOT/usr/sbin/$c" ] && [ "$(readlink "$ROOT/usr/sbin/$c")" = "$PREFIX/bin/$c" ] && rm -f "$ROOT/usr/sbin/$c"
 done
