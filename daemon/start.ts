@@ -90,9 +90,11 @@ function run() {
   if (cached && script.cachedDataRejected) status = 'made (the last one was refused by V8)';
   setStatus(status);
   if (status.startsWith('made')) {
-    // once the daemon is ready (daemon/main.ts emits this before anything sets V8 flags at
-    // run time, which would make the data unusable for the next start)
-    (process as NodeJS.EventEmitter).once('nasauth:ready', () => setImmediate(() => {
+    // once the daemon is ready: daemon/main.ts emits this right after the ready line and
+    // before anything sets V8 flags at run time (the startup collection's --expose-gc),
+    // which would make the data unusable for the next start; so it is written at once,
+    // not later (a few ms, at a start that has no cache only)
+    (process as NodeJS.EventEmitter).once('nasauth:ready', () => {
       const tmp = `${file}.${process.pid}.tmp`;
       try {
         const data = script.createCachedData();
@@ -102,7 +104,7 @@ function run() {
         try { unlinkSync(tmp); } catch { /* not there */ }
         setStatus('off (could not be written)');
       }
-    }));
+    });
   }
   const m = new Module(BUNDLE, undefined);
   m.filename = BUNDLE;

@@ -7,14 +7,19 @@ import { waitFor, waitForMatch } from './helpers/wait';
 import { canRun } from './helpers/env';
 import { tempDir } from './helpers/tmp';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
 const INIT = join(ROOT, 'init.d', 'nasauthd');
-// what the init script runs on the device: the bundle through its code cache (daemon/start.ts)
-const DAEMON = join(ROOT, 'dist', 'nasauthd-start.js');
+// what the init script runs on the device: the bundle through its code cache
+// (daemon/start.ts), from a copy: another test file may rebuild dist/ meanwhile (the
+// benchmark's smoke test does), and a rebuilt bundle rightly gets a new cache
+const LIB = tempDir('nasauth-initd-lib-');
+chmodSync(LIB, 0o755);
+for (const f of ['nasauthd.js', 'nasauthd-start.js']) copyFileSync(join(ROOT, 'dist', f), join(LIB, f));
+const DAEMON = join(LIB, 'nasauthd-start.js');
 
 function which(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
