@@ -40,7 +40,7 @@ type Level =
 
 function readDoc(text: string): Value {
   if (/[\t\r\uFEFF]/.test(text) || /[^\x20-\x7e\n\u00a0-\ud7ff\ue000-\ufffd]/.test(text)) no();
-  const root: Record<string, Value> = Object.create(null);
+  const root: Record<string, Value> = {};
   const stack: Level[] = [];
   for (const line of text.split('\n')) {
     const content = line.trimStart();
@@ -73,7 +73,7 @@ function readDoc(text: string): Value {
         list.push(entry(s));
         continue;
       }
-      const child: Record<string, Value> = Object.create(null);
+      const child: Record<string, Value> = {};
       top.map[parentKey] = child;
       level = { kind: 'map', indent, map: child, pendingKey: null };
       stack.push(level);
@@ -92,7 +92,8 @@ function readDoc(text: string): Value {
     if (!s.atEndOrComment()) no();
   }
   while (stack.length) close(stack);
-  return Object.keys(root).length || text.split('\n').some((l) => l.trim() !== '' && !l.trimStart().startsWith('#')) ? plain(root) : null;
+  // every line that is not blank or a comment put a key into root, or was declined
+  return Object.keys(root).length ? root : null;
 }
 
 /** "- value" of a block sequence: a scalar or a one-line flow collection, nothing nested below it. */
@@ -107,25 +108,18 @@ function entry(s: Scanner): Value {
   return v;
 }
 
-/** A key this reader takes: a plain name that the core schema reads as a string, said once. */
+/**
+ * A key this reader takes: a plain name that the core schema reads as a string, said once.
+ * "__proto__" is declined (an ordinary object would take it as its prototype); yaml refuses
+ * implicit keys over 1024 characters.
+ */
 function checkKey(key: string, map: Record<string, Value>) {
-  if (key.length > 128 || !KEY.test(key) || key in map || key === '__proto__' || typeof resolvePlain(key) !== 'string') no(); // yaml refuses implicit keys over 1024 chars
+  if (key.length > 128 || !KEY.test(key) || Object.hasOwn(map, key) || key === '__proto__' || typeof resolvePlain(key) !== 'string') no();
 }
 
 function close(stack: Level[]) {
   const l = stack.pop()!;
   if (l.kind === 'map' && l.pendingKey !== null) { l.map[l.pendingKey] = null; l.pendingKey = null; }
-}
-
-/** Null-prototype maps (no "__proto__" surprises while reading) into ordinary objects, as toJS() gives. */
-function plain(v: Value): Value {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') {
-    const o: Record<string, Value> = {};
-    for (const k of Object.keys(v)) o[k] = plain(v[k]);
-    return o;
-  }
-  return v;
 }
 
 class Scanner {
@@ -160,7 +154,7 @@ class Scanner {
 
   private flowMap(): Value {
     this.i++;
-    const out: Record<string, Value> = Object.create(null);
+    const out: Record<string, Value> = {};
     this.skipSpaces();
     if (this.peek() === '}') { this.i++; return out; }
     for (;;) {

@@ -17,7 +17,7 @@
 // line with the SHA-256 of the data (V8 checks its version, flags and the source's length,
 // but not the data itself in a release build: a damaged file would run damaged code);
 // any difference and the cache is made again.
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -48,16 +48,13 @@ function unsafe(path: string, dir: boolean): string | null {
 function readCache(file: string, key: string): Buffer | null {
   const fd = openSync(file, 'r');
   try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_BYTES) return null;
-    const b = Buffer.allocUnsafe(size);
-    let at = 0;
-    while (at < size) { const n = readSync(fd, b, at, size - at, at); if (n <= 0) break; at += n; }
+    if (fstatSync(fd).size > MAX_BYTES) return null;
+    const b = readFileSync(fd);
     const nl = b.indexOf(10);
     if (nl < 0 || b.toString('utf8', 0, nl) !== key) return null;
     const nl2 = b.indexOf(10, nl + 1);
     if (nl2 < 0) return null;
-    const data = b.subarray(nl2 + 1, at);
+    const data = b.subarray(nl2 + 1);
     return createHash('sha256').update(data).digest('hex') === b.toString('latin1', nl + 1, nl2) ? data : null;
   } finally {
     closeSync(fd);
@@ -75,10 +72,10 @@ function run() {
   let status: Status = 'off';
   if (dir) {
     try {
-      const why = unsafe(dir, true) ?? (lstatExists(file) ? unsafe(file, false) : null);
+      const exists = lstatExists(file);
+      const why = unsafe(dir, true) ?? (exists ? unsafe(file, false) : null);
       if (why) status = `not used: ${why}`;
       else {
-        const exists = lstatExists(file);
         cached = exists ? readCache(file, key) : null;
         status = cached ? 'used' : exists ? 'made (the last one was for another build, or damaged)' : 'made';
       }
