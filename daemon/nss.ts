@@ -10,11 +10,29 @@ import { writeDurable } from './store';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** A full name as a passwd field: ':' and newlines would split the line. */
+function gecos(s: string): string {
+  return s.indexOf(':') < 0 && s.indexOf('\n') < 0 ? s : s.replace(/[:\n]/g, ' ');
+}
+
+/**
+ * The passwd file, ordered by uid. Built in pieces of 256 lines joined as it goes: each
+ * line is a string made of several parts, and holding all 10 000 until one final join
+ * made the young generation copy and promote them all (a start with 10k accounts spent
+ * twice as long here as the lines themselves cost; docs/performance.md).
+ */
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
-  return Object.values(d.accounts)
-    .sort((a, b) => a.uid - b.uid)
-    .map((a) => `${a.name}:x:${a.uid}:${a.gid}:${a.full_name.replace(/[:\n]/g, ' ')}:${homeBase}/${a.name}:${shell}\n`)
-    .join('');
+  const all: Array<NssView['accounts'][string]> = [];
+  for (const k in d.accounts) all.push(d.accounts[k]);
+  all.sort((a, b) => a.uid - b.uid);
+  const pieces: string[] = [];
+  let lines: string[] = [];
+  for (const a of all) {
+    lines.push(`${a.name}:x:${a.uid}:${a.gid}:${gecos(a.full_name)}:${homeBase}/${a.name}:${shell}\n`);
+    if (lines.length === 256) { pieces.push(lines.join('')); lines = []; }
+  }
+  pieces.push(lines.join(''));
+  return pieces.join('');
 }
 
 export function renderGroup(d: NssView): string {

@@ -127,12 +127,16 @@ export function decodeStore(buf: Buffer, file: string): StoreData {
   } catch {
     return bad('the content is not valid JSON');
   }
-  if (typeof d !== 'object' || !d || typeof d.accounts !== 'object' || typeof d.groups !== 'object' || typeof d.domain_sid !== 'string') {
+  const isMap = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isMap(d) || !isMap(d.accounts) || !isMap(d.groups) || typeof d.domain_sid !== 'string') {
     bad('the content does not have the store layout');
   }
-  // Plain objects from JSON; null-prototype so a name like "__proto__" can never confuse lookups.
-  d.accounts = Object.assign(Object.create(null), d.accounts);
-  d.groups = Object.assign(Object.create(null), d.groups);
+  // Plain objects from JSON, made null-prototype so that a name like "constructor" can never
+  // find Object.prototype's (JSON.parse makes "__proto__" an own property, as Object.assign
+  // onto a null-prototype object does). Changing the prototype in place instead of copying
+  // saves a copy of 10 000 properties at a start (docs/performance.md).
+  Object.setPrototypeOf(d.accounts, null);
+  Object.setPrototypeOf(d.groups, null);
   return d;
 }
 
@@ -221,7 +225,8 @@ export class Store {
   private index() {
     this.byUid.clear();
     let n = 0;
-    for (const a of Object.values(this.data.accounts)) { this.byUid.set(a.uid, a.name); n++; }
+    const accounts = this.data.accounts;
+    for (const k in accounts) { const a = accounts[k]; this.byUid.set(a.uid, a.name); n++; }
     this.count = n;
   }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DAEMON, ROOT, addUser, authenticate, cleanup, ensureBuilt, startDaemon } from './helpers/daemon';
 import { loadConfig, DEFAULT_CONFIG_YAML } from '../daemon/config';
+import { encodeStore } from '../daemon/store';
 
 ensureBuilt();
 function runDaemon(config: string) {
@@ -85,6 +86,11 @@ t.test('a damaged store is refused and kept as it is', async (t) => {
     ['not a store', Buffer.from('{"hello":1}\n{}'), /wrong format tag/],
     ['future schema', Buffer.from(good.toString('utf8').replace('"schema":1', '"schema":9')), /schema 9 is not supported/],
   ];
+  // a right checksum around the wrong layout (a hand-edited file, another program's JSON)
+  const data = JSON.parse(good.subarray(good.indexOf(10) + 1).toString('utf8'));
+  for (const [what, v] of [['accounts null', { accounts: null }], ['accounts a list', { accounts: [] }], ['groups a string', { groups: 'x' }], ['a list', null]] as const) {
+    damages.push([`${what}, checksum right`, encodeStore((v === null ? [data] : { ...data, ...v }) as never), /does not have the store layout/]);
+  }
   for (const [name, bytes, re] of damages) {
     writeFileSync(store, bytes);
     const r = runDaemon(d.config);
