@@ -32,19 +32,41 @@ const RESPONSE_TAG: Record<number, number> = {
 
 // ---- writing ------------------------------------------------------------------------
 
-function lengthBytes(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const out: number[] = [];
-  while (n > 0) { out.unshift(n & 0xff); n = Math.floor(n / 256); }
-  return Buffer.from([0x80 | out.length, ...out]);
+// Each element is written into one buffer of its final size: smbd sends ~30 searches per
+// login, and building every tag, length and value as its own small Buffer and joining
+// them level by level made a user entry's answer about 60 buffers and three copies of
+// itself, most of a search's garbage (docs/performance.md, figure 4).
+
+/** Bytes of a definite length field for `n`. */
+function lengthSize(n: number): number {
+  if (n < 0x80) return 1;
+  let k = 0;
+  for (let v = n; v > 0; v = Math.floor(v / 256)) k++;
+  return 1 + k;
+}
+
+/** Write tag and length of an element with `n` content bytes at `off`; returns where the content starts. */
+function putHeader(out: Buffer, off: number, tag: number, n: number): number {
+  out[off++] = tag;
+  if (n < 0x80) { out[off++] = n; return off; }
+  const k = lengthSize(n) - 1;
+  out[off++] = 0x80 | k;
+  for (let i = k - 1; i >= 0; i--) { out[off + i] = n & 0xff; n = Math.floor(n / 256); }
+  return off + k;
 }
 
 export function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(content.length), content]);
+  const out = Buffer.allocUnsafe(1 + lengthSize(content.length) + content.length);
+  content.copy(out, putHeader(out, 0, tag, content.length));
+  return out;
 }
 
 export function octets(v: string | Buffer, tag = 0x04): Buffer {
-  return tlv(tag, typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+  if (typeof v !== 'string') return tlv(tag, v);
+  const n = Buffer.byteLength(v, 'utf8');
+  const out = Buffer.allocUnsafe(1 + lengthSize(n) + n);
+  out.write(v, putHeader(out, 0, tag, n), 'utf8');
+  return out;
 }
 
 export function integer(n: number, tag = 0x02): Buffer {
@@ -53,21 +75,54 @@ export function integer(n: number, tag = 0x02): Buffer {
   let v = n;
   do { out.unshift(v & 0xff); v = Math.floor(v / 256); } while (v > 0);
   if (out[0] & 0x80) out.unshift(0);
-  return tlv(tag, Buffer.from(out));
+  return Buffer.from([tag, out.length, ...out]);
 }
 
-export function seq(parts: Buffer[], tag = 0x30): Buffer {
-  return tlv(tag, Buffer.concat(parts));
+export function seq(parts: readonly Buffer[], tag = 0x30): Buffer {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = Buffer.allocUnsafe(1 + lengthSize(n) + n);
+  let off = putHeader(out, 0, tag, n);
+  for (const p of parts) off += p.copy(out, off);
+  return out;
 }
 
-/** PartialAttribute ::= SEQUENCE { type, SET OF value } */
+/** PartialAttribute ::= SEQUENCE { type, SET OF value }, written in one buffer. */
 export function encodeAttribute(name: string, values: readonly (string | Buffer)[]): Buffer {
-  return seq([octets(name), seq(values.map((v) => octets(v)), 0x31)]);
+  const nameLen = Buffer.byteLength(name, 'utf8');
+  const lens = values.map((v) => (typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length));
+  let set = 0;
+  for (const l of lens) set += 1 + lengthSize(l) + l;
+  const body = 1 + lengthSize(nameLen) + nameLen + 1 + lengthSize(set) + set;
+  const out = Buffer.allocUnsafe(1 + lengthSize(body) + body);
+  let off = putHeader(out, 0, 0x30, body);
+  off = putHeader(out, off, 0x04, nameLen);
+  off += out.write(name, off, 'utf8');
+  off = putHeader(out, off, 0x31, set);
+  values.forEach((v, i) => {
+    off = putHeader(out, off, 0x04, lens[i]);
+    off += typeof v === 'string' ? out.write(v, off, 'utf8') : v.copy(out, off);
+  });
+  return out;
 }
 
-/** A whole SearchResultEntry message from pre-encoded attributes. */
-export function encodeSearchEntry(messageId: number, dn: string, encodedAttrs: Buffer[]): Buffer {
-  return seq([integer(messageId), seq([octets(dn), seq(encodedAttrs)], 0x64)]);
+/** A whole SearchResultEntry message from pre-encoded attributes, written in one buffer. */
+export function encodeSearchEntry(messageId: number, dn: string, encodedAttrs: readonly Buffer[]): Buffer {
+  const id = integer(messageId);
+  const dnLen = Buffer.byteLength(dn, 'utf8');
+  let attrs = 0;
+  for (const a of encodedAttrs) attrs += a.length;
+  const op = 1 + lengthSize(dnLen) + dnLen + 1 + lengthSize(attrs) + attrs;
+  const msg = id.length + 1 + lengthSize(op) + op;
+  const out = Buffer.allocUnsafe(1 + lengthSize(msg) + msg);
+  let off = putHeader(out, 0, 0x30, msg);
+  off += id.copy(out, off);
+  off = putHeader(out, off, 0x64, op);
+  off = putHeader(out, off, 0x04, dnLen);
+  off += out.write(dn, off, 'utf8');
+  off = putHeader(out, off, 0x30, attrs);
+  for (const a of encodedAttrs) off += a.copy(out, off);
+  return out;
 }
 
 /** An LDAPResult-shaped response for a request op, written without ldapjs. */

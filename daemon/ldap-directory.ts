@@ -340,6 +340,18 @@ export type Getter = (e: Entry, attrLower: string) => readonly string[] | undefi
 const asText = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v ?? ''));
 const isInt = (s: string) => /^-?\d{1,16}$/.test(s);
 
+/**
+ * A long list of values (a group's memberUid: every account of a service) lower-cased
+ * once, for the equality test smbd makes on every login ("is this user a member"), instead
+ * of lower-casing every value again per group per search. Kept as long as the list is.
+ */
+const loweredSets = new WeakMap<readonly string[], Set<string>>();
+function lowered(vals: readonly string[]): Set<string> {
+  let s = loweredSets.get(vals);
+  if (!s) { s = new Set(vals.map((v) => v.toLowerCase())); loweredSets.set(vals, s); }
+  return s;
+}
+
 export function matches(f: LdapFilter, e: Entry, get: Getter): boolean {
   switch (f.type) {
     case 'AndFilter': return (f.filters ?? []).every((c) => matches(c, e, get));
@@ -352,6 +364,7 @@ export function matches(f: LdapFilter, e: Entry, get: Getter): boolean {
       const vals = get(e, (f.attribute ?? '').toLowerCase());
       if (!vals) return false;
       if (isInt(want)) return vals.some((v) => v.toLowerCase() === want || (isInt(v) && Number(v) === Number(want)));
+      if (vals.length > 8) return lowered(vals).has(want);
       return vals.some((v) => v.toLowerCase() === want);
     }
     case 'GreaterThanEqualsFilter':
@@ -382,8 +395,12 @@ export function matches(f: LdapFilter, e: Entry, get: Getter): boolean {
 /**
  * Entries that can match `f`, from the equality indexes; null when the filter gives no
  * indexed handle (then the caller scans). Candidates are always re-checked with matches().
+ * `limit`: a caller that already holds this many candidates has no use for more, so a
+ * union that would exceed it is not built (null): smbd's "(&(objectClass=posixGroup)
+ * (|(memberUid=u)(gidNumber=100)))" holds 5 groups after its first term, and uniting
+ * every account whose gidNumber is 100 into a set cost each such search ~20 µs.
  */
-export function candidates(dir: Directory, f: LdapFilter, secretOk: boolean): Entry[] | null {
+export function candidates(dir: Directory, f: LdapFilter, secretOk: boolean, limit = Infinity): Entry[] | null {
   switch (f.type) {
     case 'EqualityFilter': {
       const a = (f.attribute ?? '').toLowerCase();
@@ -392,19 +409,25 @@ export function candidates(dir: Directory, f: LdapFilter, secretOk: boolean): En
     }
     case 'AndFilter': {
       let best: Entry[] | null = null;
-      for (const c of f.filters ?? []) {
-        const s = candidates(dir, c, secretOk);
-        if (s && (!best || s.length < best.length)) best = s;
-        if (best && best.length === 0) break;
+      // plain terms first: they are one lookup each, and bound what a union below may cost
+      const terms = f.filters ?? [];
+      for (const pass of [0, 1]) {
+        for (const c of terms) {
+          if ((c.type === 'EqualityFilter' ? 0 : 1) !== pass) continue;
+          const s = candidates(dir, c, secretOk, best ? best.length : limit);
+          if (s && (!best || s.length < best.length)) best = s;
+          if (best && best.length === 0) return best;
+        }
       }
       return best;
     }
     case 'OrFilter': {
       const out = new Set<Entry>();
       for (const c of f.filters ?? []) {
-        const s = candidates(dir, c, secretOk);
-        if (!s) return null;
+        const s = candidates(dir, c, secretOk, limit);
+        if (!s || s.length > limit) return null;
         for (const e of s) out.add(e);
+        if (out.size > limit) return null;
       }
       return [...out];
     }

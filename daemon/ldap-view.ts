@@ -54,10 +54,17 @@ interface ConnState { admin: boolean; raw: Buffer | null; id: number }
 
 const NETBIOS_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,14}$/;
 
+/** the attributes live() answers from the account as it is now, not from the built entry */
+const LIVE_ATTRS = new Set(['sambaacctflags', 'modifytimestamp', 'sambabadpasswordcount', 'sambabadpasswordtime']);
+
 /** The sambaDomainName a search asks for (equality anywhere in an AND, or a domain DN as base). */
 function askedDomain(f: LdapFilter, base: string, suffix: string): string | null {
-  const m = new RegExp(`^sambadomainname=([^,=]+),${suffix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).exec(base);
-  if (m) return m[1];
+  // base (normalised) "sambadomainname=NAME,<suffix>", NAME without ',' or '='
+  const head = 'sambadomainname=';
+  if (base.startsWith(head) && base.length > head.length + suffix.length + 1 && base.endsWith(`,${suffix}`)) {
+    const name = base.slice(head.length, base.length - suffix.length - 1);
+    if (name.length > 0 && !/[,=]/.test(name)) return name;
+  }
   const walk = (x: LdapFilter): string | null => {
     if (x.type === 'EqualityFilter' && (x.attribute ?? '').toLowerCase() === 'sambadomainname') return Buffer.isBuffer(x.value) ? x.value.toString('utf8') : String(x.value ?? '');
     if (x.type === 'AndFilter') for (const c of x.filters ?? []) { const v = walk(c); if (v !== null) return v; }
@@ -167,10 +174,14 @@ export class LdapView {
     return this.dir;
   }
 
-  /** Live attributes of user entries: lockout flag and smbd's own bad-password counters. */
-  private live(e: Entry, attr: string): readonly string[] | undefined {
-    if (!e.account) return undefined;
-    const a = this.auth.smbAccount(e.account);
+  /**
+   * Live attributes of user entries: lockout flag and smbd's own bad-password counters.
+   * `acct` gives the entry's account as smbd may see it now, when the caller has it
+   * already (one search reads it once per entry, not once per attribute).
+   */
+  private live(e: Entry, attr: string, acct?: () => SmbAccount | undefined): readonly string[] | undefined {
+    if (!e.account || !LIVE_ATTRS.has(attr)) return undefined;
+    const a = acct ? acct() : this.auth.smbAccount(e.account);
     if (!a) return undefined;
     if (attr === 'sambaacctflags') return [acctFlags(a.closed !== null, a.locked, a.must_change)];
     if (attr === 'modifytimestamp') {
@@ -190,12 +201,25 @@ export class LdapView {
     this.conns.add(c);
     c.on('close', () => this.conns.delete(c));
     c.setTimeout(IDLE_TIMEOUT_MS);
+    c.on('timeout', () => c.destroy());
+    c.on('error', () => c.destroy()); // a client gone mid-write; nothing to tell it
     (c as any).nasauth = st; // eslint-disable-line @typescript-eslint/no-explicit-any
-    this.server.newConnection(c);
-    c.removeAllListeners('data'); // ldapjs' own feeder: replaced by the framer below
     const framer = new MessageFramer();
-    const parser = (c as any).parser; // eslint-disable-line @typescript-eslint/no-explicit-any
-    c.on('data', (chunk: Buffer) => {
+    // ldapjs takes the connection only when an operation needs it (modify, extended, ...):
+    // smbd's connections bind, search and unbind, all answered here from the raw bytes,
+    // and setting ldapjs up cost each connection more than its bind (docs/performance.md)
+    let parser: { write(b: Buffer): void } | null = null;
+    const ldapjs = () => {
+      if (!parser) {
+        const ours = new Set(c.listeners('data'));
+        this.server.newConnection(c);
+        // ldapjs' own feeder goes: the framer below feeds it whole messages
+        for (const l of c.listeners('data')) if (!ours.has(l)) c.removeListener('data', l as (b: Buffer) => void);
+        parser = (c as any).parser; // eslint-disable-line @typescript-eslint/no-explicit-any
+      }
+      return parser!;
+    };
+    const onData = (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) {
         if (ev.kind === 'fatal') {
           this.stats.refused++;
@@ -218,7 +242,11 @@ export class LdapView {
           }
           continue;
         }
-        if (peek?.op === 0x63) { // searches too (about 20 per SMB login): ldap-search.ts reads them
+        if (peek?.op === 0x42) { // unbind (RFC 4511 4.3): no response; the server closes the connection
+          c.end();
+          return;
+        }
+        if (peek?.op === 0x63) { // searches too (about 30 per SMB login): ldap-search.ts reads them
           try { this.searchRaw(c, ev.raw); } catch (e) {
             this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'malformed LDAP search; connection closed');
             c.destroy();
@@ -228,7 +256,7 @@ export class LdapView {
         }
         st.raw = ev.raw;
         try {
-          parser.write(ev.raw);
+          ldapjs().write(ev.raw);
         } catch (e) {
           this.log.warn({ ldap: 'closed', conn: st.id, err: (e as Error).message }, 'LDAP request could not be handled; connection closed');
           c.destroy();
@@ -237,7 +265,8 @@ export class LdapView {
           st.raw = null;
         }
       }
-    });
+    };
+    c.on('data', onData);
     this.readTimeout(c, st, framer);
   }
 
@@ -356,14 +385,32 @@ export class LdapView {
       res.diagnosticMessage = `critical control ${bad.type.slice(0, 64)} is not supported`;
       return res.end(RESULT.unavailableCriticalExtension);
     }
-    return this.search({ ...s, connection: c }, res);
+    // the entries and SearchResultDone leave in one write (writev), not one per message
+    c.cork();
+    try {
+      return this.search({ ...s, connection: c }, res);
+    } finally {
+      c.uncork();
+    }
+  }
+
+  /** search bases normalised (smbd asks from the same few bases ~30 times per login); bounded */
+  private bases = new Map<string, string>();
+  private normBase(dn: string): string {
+    let n = this.bases.get(dn);
+    if (n === undefined) {
+      if (this.bases.size >= 256) this.bases.clear();
+      n = normDn(dn);
+      this.bases.set(dn, n);
+    }
+    return n;
   }
 
   private search(req: any, res: any) { // eslint-disable-line @typescript-eslint/no-explicit-any
     const st = this.state(req);
     this.stats.searches++;
     const dir = this.current();
-    const base = normDn(req.baseObject.toString());
+    const base = this.normBase(req.baseObject.toString());
     const scope: number = typeof req.scope === 'number' ? req.scope : ({ base: 0, one: 1, sub: 2 } as Record<string, number>)[req.scope] ?? 0;
     const filter = req.filter as LdapFilter;
     const requested: string[] = (req.attributes ?? []).map((a: string) => String(a).toLowerCase());
@@ -371,9 +418,18 @@ export class LdapView {
     const none = requested.length === 1 && requested[0] === '1.1';
     const want = new Set(requested);
     const secretOk = st.admin;
+    // the account behind the entry last asked about, read once per entry of this search
+    let seen: Entry | null = null;
+    let seenAcct: SmbAccount | undefined;
+    let cur: Entry | null = null;
+    const acct = () => {
+      if (cur !== seen) { seen = cur; seenAcct = cur?.account ? this.auth.smbAccount(cur.account) : undefined; }
+      return seenAcct;
+    };
+    const liveOf = (e: Entry, a: string) => { cur = e; return this.live(e, a, acct); };
     const get = (e: Entry, a: string) => {
       if (!secretOk && SECRET_ATTRS.has(a)) return undefined;
-      return this.live(e, a) ?? e.attrs.get(a)?.values;
+      return liveOf(e, a) ?? e.attrs.get(a)?.values;
     };
     const paged = (req.controls ?? []).find((c: { type: string }) => c.type === PAGED_RESULTS_OID);
     const done = (code: number, msg = '', sent = 0) => {
@@ -433,12 +489,12 @@ export class LdapView {
         for (const [k, at] of e.attrs) {
           if (!all && !want.has(k)) continue;
           if (!secretOk && SECRET_ATTRS.has(k)) continue;
-          const live = this.live(e, k);
+          const live = liveOf(e, k);
           attrs.push(req.typesOnly ? encodeAttribute(at.name, []) : live ? encodeAttribute(at.name, live) : at.enc);
         }
         if (e.account) {
           for (const [k, name] of [['sambabadpasswordcount', 'sambaBadPasswordCount'], ['sambabadpasswordtime', 'sambaBadPasswordTime'], ['modifytimestamp', 'modifyTimestamp']]) {
-            if (all || want.has(k)) attrs.push(encodeAttribute(name, req.typesOnly ? [] : this.live(e, k) ?? []));
+            if (all || want.has(k)) attrs.push(encodeAttribute(name, req.typesOnly ? [] : liveOf(e, k) ?? []));
           }
         }
       }

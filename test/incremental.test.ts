@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { RenderedGroup, SmbAccount, SmbDirectory } from '../daemon/authority';
 import { loadConfig } from '../daemon/config';
-import { Directory, type Entry } from '../daemon/ldap-directory';
+import { Directory, candidates, filterText, matches, type Entry, type LdapFilter } from '../daemon/ldap-directory';
 import { Store, peekAccounts, type Account } from '../daemon/store';
 import { testConfig } from './helpers/daemon';
 import { tempDir } from './helpers/tmp';
@@ -115,4 +115,48 @@ t.test('the store copies what a change reads; the old data never sees a change, 
   const { store: again } = Store.open(sdir);
   t.same(again.snapshot.accounts, store.snapshot.accounts, 'the file holds the same accounts');
   t.equal(Object.getPrototypeOf(store.snapshot.accounts), null, 'accounts stay a prototype-less map (no proxy, no __proto__ key)');
+});
+
+t.test('indexed candidates (with the union bound) then matches() give exactly what a full scan gives, for 3000 random smbd-like filters', async (t) => {
+  const r = prng(4242);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
+  const accounts: SmbAccount[] = [];
+  for (let i = 0; i < 200; i++) {
+    accounts.push({
+      name: `u${i}`, rid: 1000 + i, version: 1, uid: 1000 + i, gid: i % 3 ? cfg.accounts.default_gid : 2000, full_name: `Person ${i}`, email: null,
+      nt: 'A'.repeat(32), closed: null, locked: false, must_change: false, password_last_set: 1_700_000_000_000,
+    });
+  }
+  const groups: RenderedGroup[] = [
+    { name: 'family', gid: 2000, members: accounts.filter((_, i) => i % 4 === 0).map((a) => a.name), service: null },
+    { name: 'office', gid: 2001, members: ['u1', 'u2', 'u3'], service: null },
+  ];
+  const d = new Directory(cfg, { generation: 1, domain_sid: 'S-1-5-21-1-2-3', next_rid: 1200, accounts, groups });
+  const get = (e: Entry, a: string) => e.attrs.get(a)?.values;
+  const values: Record<string, () => string> = {
+    uid: () => `u${Math.floor(r() * 220)}`,
+    memberUid: () => `U${Math.floor(r() * 220)}`.toLowerCase(),
+    gidNumber: () => pick(['100', '2000', '2001', '0', String(cfg.accounts.default_gid)]),
+    uidNumber: () => String(990 + Math.floor(r() * 220)),
+    objectClass: () => pick(['posixGroup', 'sambaGroupMapping', 'sambaSamAccount', 'posixAccount', 'top', 'sambaDomain', 'nothing']),
+    sambaSID: () => pick(['S-1-5-32-544', `S-1-5-21-1-2-3-${1000 + Math.floor(r() * 220)}`, 'S-1-1-0']),
+    cn: () => pick(['family', 'office', 'Person 7', 'nobody']),
+    sn: () => `u${Math.floor(r() * 220)}`, // not indexed: a scan
+  };
+  const term = (depth: number): LdapFilter => {
+    const k = r();
+    if (depth < 3 && k < 0.25) return { type: 'AndFilter', filters: Array.from({ length: 1 + Math.floor(r() * 3) }, () => term(depth + 1)) };
+    if (depth < 3 && k < 0.45) return { type: 'OrFilter', filters: Array.from({ length: 1 + Math.floor(r() * 3) }, () => term(depth + 1)) };
+    if (k < 0.5) return { type: 'PresenceFilter', attribute: pick(['mail', 'memberUid', 'sambaSID']) };
+    const attribute = pick(Object.keys(values));
+    return { type: 'EqualityFilter', attribute, value: values[attribute]() };
+  };
+  let wrong = 0;
+  for (let i = 0; i < 3000; i++) {
+    const f = term(0);
+    const want = d.entries.filter((e) => matches(f, e, get)).map((e) => e.ndn).sort();
+    const got = (candidates(d, f, true) ?? d.entries).filter((e) => matches(f, e, get)).map((e) => e.ndn).sort();
+    if (JSON.stringify(got) !== JSON.stringify(want)) { wrong++; if (wrong === 1) t.fail(`${filterText(f)}: ${got.length} entries where a scan finds ${want.length}`); }
+  }
+  t.equal(wrong, 0, '3000 filters: the indexed search found what the scan found');
 });

@@ -6,10 +6,11 @@
 import t from 'tap';
 import { BerReader } from '@ldapjs/asn1';
 import * as filters from '@ldapjs/filter';
-import { LdapMessage, SearchRequest, SearchResultDone } from '@ldapjs/messages';
+import { LdapMessage, SearchRequest, SearchResultDone, SearchResultEntry } from '@ldapjs/messages';
+import Attribute from '@ldapjs/attribute';
 import { PagedResultsControl } from '@ldapjs/controls';
 import { encodeSearchDone, readSearch } from '../daemon/ldap-search';
-import { BerError } from '../daemon/ldap-ber';
+import { BerError, encodeAttribute, encodeSearchEntry } from '../daemon/ldap-ber';
 import { filterText, matches, type Entry, type LdapFilter } from '../daemon/ldap-directory';
 
 const FILTERS = [
@@ -99,4 +100,19 @@ t.test('a damaged SearchRequest is a BerError, never another exception', async (
   const berError = (b: Buffer) => { try { readSearch(b); return false; } catch (e) { return e instanceof BerError; } };
   t.ok(berError(Buffer.from('3005020101420100', 'hex')), 'not a search request: BerError');
   t.ok(berError(valid[0].subarray(0, valid[0].length - 3)), 'truncated: BerError');
+});
+
+t.test('a search entry written in one buffer is what ldapjs writes, for short, long and non-ASCII values', async (t) => {
+  const big = 'x'.repeat(70_000); // a three-byte length
+  const cases: Array<[number, string, Array<[string, string[]]>]> = [
+    [1, 'uid=bob,ou=people,dc=nas,dc=local', [['uid', ['bob']], ['cn', ['Bob Ünïcode']], ['objectClass', ['top', 'person', 'sambaSamAccount']]]],
+    [300, 'cn=family,ou=groups,dc=nas,dc=local', [['memberUid', Array.from({ length: 40 }, (_, i) => `user${i}`)], ['description', ['d'.repeat(200)]]]],
+    [70_000, 'uid=x,dc=nas,dc=local', [['description', [big]], ['empty', []]]],
+    [2 ** 31 - 1, '', []],
+  ];
+  for (const [id, dn, attrs] of cases) {
+    const theirs = new SearchResultEntry({ messageId: id, objectName: dn, attributes: attrs.map(([type, values]) => new Attribute({ type, values })) }).toBer().buffer;
+    const mine = encodeSearchEntry(id, dn, attrs.map(([n, v]) => encodeAttribute(n, v)));
+    t.equal(mine.toString('hex'), theirs.toString('hex'), `message ${id}, ${attrs.length} attributes`);
+  }
 });

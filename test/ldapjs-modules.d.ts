@@ -3,3 +3,4 @@ declare module '@ldapjs/asn1';
 declare module '@ldapjs/filter';
 declare module '@ldapjs/messages';
 declare module '@ldapjs/controls';
+declare module '@ldapjs/attribute';

@@ -29,6 +29,8 @@ export interface Params {
   pamUnixN: number;
   /** smbclient runs per backend */
   smbRuns: number;
+  /** smbclient logins per backend before the counted runs (the daemon's JIT settles; figure 4) */
+  smbWarmup: number;
   /** cache-hit authentications before the "after load" RSS reading (figure 5) */
   auths: number;
   floodConns: number;
@@ -57,11 +59,11 @@ export interface Params {
 }
 
 const FULL: Omit<Params, 'quick' | 'wrongPassword' | 'pin' | 'figures' | 'doc' | 'results' | 'logLevel' | 'cpuProf' | 'render'> = {
-  duration: 3, warmup: 1, reps: 3, conns: [1, 8, 64], pamN: 2000, pamUnixN: 20, smbRuns: 15,
+  duration: 3, warmup: 1, reps: 3, conns: [1, 8, 64], pamN: 2000, pamUnixN: 20, smbRuns: 21, smbWarmup: 80,
   auths: 100_000, floodConns: 64, probeRate: 1000, startReps: 7, armStartReps: 5, armDuration: 3, figureTimeout: 300,
 };
 const QUICK: typeof FULL = {
-  duration: 0.4, warmup: 0.2, reps: 1, conns: [1, 8, 64], pamN: 100, pamUnixN: 2, smbRuns: 2,
+  duration: 0.4, warmup: 0.2, reps: 1, conns: [1, 8, 64], pamN: 100, pamUnixN: 2, smbRuns: 2, smbWarmup: 2,
   auths: 2000, floodConns: 32, probeRate: 500, startReps: 2, armStartReps: 1, armDuration: 0.5, figureTimeout: 180,
 };
 
@@ -82,7 +84,8 @@ export const USAGE = `Parameters (flag, or the environment variable BENCH_<FLAG>
   --conns 1,8,64        concurrent keep-alive connections (figure 1)
   --pam-n N             PAM transactions per repetition         (full 2000)
   --pam-unix-n N        pam_unix+yescrypt transactions           (full 20)
-  --smb-runs N          smbclient runs per backend               (full 15)
+  --smb-runs N          smbclient runs per backend               (full 21)
+  --smb-warmup N        uncounted smbclient logins per backend   (full 80, quick 2)
   --auths N             cache-hit authentications (figure 5)     (full 100000)
   --flood-conns N       wrong-password flood connections         (full 64)
   --probe-rate R        cache-hit probe requests/s during flood  (full 1000)
@@ -124,6 +127,7 @@ export function params(argv = process.argv.slice(2)): Params {
     pamN: Math.max(1, Math.round(num('pam-n', base.pamN))),
     pamUnixN: Math.max(1, Math.round(num('pam-unix-n', base.pamUnixN))),
     smbRuns: Math.max(1, Math.round(num('smb-runs', base.smbRuns))),
+    smbWarmup: Math.max(1, Math.round(num('smb-warmup', base.smbWarmup))),
     auths: Math.max(1, Math.round(num('auths', base.auths))),
     floodConns: Math.max(1, Math.round(num('flood-conns', base.floodConns))),
     probeRate: Math.max(1, num('probe-rate', base.probeRate)),
@@ -244,7 +248,7 @@ export function machineMeta(p: Params): RunMeta {
     kernel: `${os.type()} ${os.release()} ${os.arch()}`,
     mode: p.quick ? 'quick' : 'full',
     load: la,
-    params: `duration ${p.duration}s, warmup ${p.warmup}s, reps ${p.reps}, conns ${p.conns.join('/')}, pam-n ${p.pamN}, pam-unix-n ${p.pamUnixN}, smb-runs ${p.smbRuns}, auths ${p.auths}, flood-conns ${p.floodConns}, probe-rate ${p.probeRate}/s, start-reps ${p.startReps}, pin ${p.pin}, log ${p.logLevel}${p.wrongPassword ? ', WRONG PASSWORD (negative control)' : ''}`,
+    params: `duration ${p.duration}s, warmup ${p.warmup}s, reps ${p.reps}, conns ${p.conns.join('/')}, pam-n ${p.pamN}, pam-unix-n ${p.pamUnixN}, smb-runs ${p.smbRuns}, smb-warmup ${p.smbWarmup}, auths ${p.auths}, flood-conns ${p.floodConns}, probe-rate ${p.probeRate}/s, start-reps ${p.startReps}, pin ${p.pin}, log ${p.logLevel}${p.wrongPassword ? ', WRONG PASSWORD (negative control)' : ''}`,
   };
 }
 
