@@ -32,27 +32,32 @@ export const HIT: Expect = { statuses: [200], reasons: ['ok'], cached: true, use
 export const FLOOR_OK: Expect = { statuses: [200], reasons: ['ok'], cached: true };
 
 /** Measure the daemon's query socket (and the floor) at each concurrency; used by figures 1 and 7. */
-export async function measureQuery(p: Params, o: { prefix: string[]; node?: string; duration: number; reps: number; conns: number[]; floor: boolean; readyTimeoutMs?: number; users?: number; quietAt?: number }) {
+export async function measureQuery(p: Params, o: { prefix: string[]; node?: string; duration: number; reps: number; conns: number[]; floor: boolean; readyTimeoutMs?: number; users?: number; quietAt?: number; work?: boolean }) {
   const users = BENCH_USERS.slice(0, o.users ?? BENCH_USERS.length);
   const d = await startDaemon({ store: buildStore({ users, filler: 1000, scrypt: DEVICE_SCRYPT }), prefix: o.prefix, node: o.node, logLevel: p.logLevel, readyTimeoutMs: o.readyTimeoutMs, nodeArgs: p.cpuProf && !o.node ? ['--cpu-prof', '--cpu-prof-dir', p.cpuProf] : [] });
   const floor = o.floor ? await startFloor('http', { prefix: o.prefix, node: o.node, readyTimeoutMs: o.readyTimeoutMs }) : null;
+  // experiment: the floor plus the least a cache-hit decision must do (keyed hash, constant-time
+  // compare, an audit line per decision, a reply naming the user): bench/lib/floor.js http-work
+  const work = o.work ? await startFloor('http-work', { prefix: o.prefix, node: o.node, readyTimeoutMs: o.readyTimeoutMs }) : null;
   // experiment: the same daemon with log.level warn (no audit line per decision), measured in the same repetitions
   const quiet = o.quietAt ? await startDaemon({ store: buildStore({ users, filler: 1000, scrypt: DEVICE_SCRYPT }), prefix: o.prefix, node: o.node, logLevel: 'warn', readyTimeoutMs: o.readyTimeoutMs }) : null;
   const lg = new LoadGen({ cpu: p.pin ? '1' : undefined });
-  const out: Record<number, { daemon: Series; floor: Series; quiet: Series }> = {};
+  const out: Record<number, { daemon: Series; floor: Series; quiet: Series; work: Series }> = {};
   try {
     await warm(d.query, users);
     if (quiet) await warm(quiet.query, users);
     for (const c of o.conns) {
-      const s = { daemon: series(), floor: series(), quiet: series() };
+      const s = { daemon: series(), floor: series(), quiet: series(), work: series() };
       out[c] = s;
       for (let rep = 0; rep < o.reps; rep++) {
         // alternate the order so that drift hits both alike
-        const order: Array<'daemon' | 'floor' | 'quiet'> = floor ? (rep % 2 ? ['daemon', 'floor'] : ['floor', 'daemon']) : ['daemon'];
+        const order: Array<'daemon' | 'floor' | 'quiet' | 'work'> = floor ? (rep % 2 ? ['daemon', 'floor'] : ['floor', 'daemon']) : ['daemon'];
         if (quiet && c === o.quietAt) order.splice(rep % 2 ? 0 : order.length, 0, 'quiet');
+        if (work) order.splice(rep % 2 ? order.length : 0, 0, 'work');
         for (const who of order) {
-          const sock = who === 'daemon' ? d.query : who === 'quiet' ? quiet!.query : floor!.sock;
-          const pid = who === 'daemon' ? d.pid : who === 'quiet' ? quiet!.pid : floor!.pid;
+          const srv = { daemon: { sock: d.query, pid: d.pid }, quiet: quiet && { sock: quiet.query, pid: quiet.pid }, floor: floor && { sock: floor.sock, pid: floor.pid }, work: work && { sock: work.sock, pid: work.pid } }[who]!;
+          const sock = srv.sock;
+          const pid = srv.pid;
           const c0 = cpuMs(pid);
           const r = await lg.run({
             kind: 'closed', socket: sock, conns: c, specs: specs(p, users),
@@ -68,6 +73,7 @@ export async function measureQuery(p: Params, o: { prefix: string[]; node?: stri
   } finally {
     lg.close();
     await floor?.stop();
+    await work?.stop();
     await quiet?.stop();
     await d.stop();
   }
@@ -77,7 +83,7 @@ export async function measureQuery(p: Params, o: { prefix: string[]; node?: stri
 export async function figure1(p: Params): Promise<FigureResult> {
   const prefix = pinArgs(p, 'server');
   const quietAt = p.logLevel === 'info' && p.conns.includes(8) ? 8 : undefined;
-  const res = await measureQuery(p, { prefix, duration: p.duration, reps: p.reps, conns: p.conns, floor: true, quietAt });
+  const res = await measureQuery(p, { prefix, duration: p.duration, reps: p.reps, conns: p.conns, floor: true, quietAt, work: true });
   const rows: Row[] = [];
   let errors = 0;
   const notes: string[] = [];
@@ -94,6 +100,18 @@ export async function figure1(p: Params): Promise<FigureResult> {
       noise: `p50 ${range(d.p50, fmtMs)}; ${range(d.rate, fmtRate)}`, ratio: `${fmtX(tput)} throughput, ${fmtX(r50)} p50, ${fmtX(r99)} p99`, errors: d.errors,
       goal: '≥ 0.6× the floor\'s throughput, p50 ≤ 2× the floor\'s', met,
     });
+    const w = res[c].work;
+    if (w.rate.length) {
+      errors += w.errors;
+      const wt = median(w.rate) / median(f.rate);
+      rows.push({
+        what: `experiment: floor + the least a decision must do (keyed hash, constant-time compare, audit line, reply naming the user), ${c} conn`,
+        median: fmtMs(median(w.p50)), p99: fmtMs(median(w.p99)), rate: fmtRate(median(w.rate)), noise: `p50 ${range(w.p50, fmtMs)}; ${range(w.rate, fmtRate)}`,
+        ratio: `${fmtX(wt)} throughput, ${fmtX(median(w.p50) / median(f.p50))} p50; nasauthd ${fmtX(median(d.rate) / median(w.rate))} of its throughput`, errors: w.errors,
+      });
+      const wc = median(w.cpuUs ?? []);
+      if (Number.isFinite(wc)) notes.push(`server CPU per request at ${c} conn, the floor + the least a decision must do: ${wc.toFixed(1)} µs`);
+    }
     for (const s of d.samples) notes.push(`wrong answer at ${c} conn: ${s}`);
     const dc = median(d.cpuUs ?? []);
     const fc = median(f.cpuUs ?? []);
@@ -119,6 +137,7 @@ export async function figure1(p: Params): Promise<FigureResult> {
       `Every reply is parsed and checked: HTTP 200, reason ok, decision allow, cached true, user.name = the requested user (floor: its fixed reply). The cache is warmed with one slow login per user first.`,
       p.pin ? 'Server (daemon or floor) pinned to CPU 0 with taskset, load generator to CPU 1: "on one core" means the daemon process has one core.' : 'No CPU pinning (--no-pin, or fewer than 2 CPUs).',
       'The floor is bench/lib/floor.js: node:http, reads the body, JSON.parse, answers a fixed small JSON; the same framing and the same client.',
+      'The experiment row "floor + the least a decision must do" is bench/lib/floor.js http-work: the floor plus what the rules of issue 15 keep on every cache hit (the keyed hash of name and password as daemon/cache.ts computes it, a constant-time compare, one audit line per decision batched to a file, a reply naming the user), without the limiter, the account lookup or the policy. It is a lower bound for any daemon that keeps those checks, measured in the same repetitions; its throughput ratio to the floor says how much of the goal (≥ 0.6×) is left for everything else.',
     ],
   };
 }

@@ -244,15 +244,23 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
 export interface FloorServer { pid: number; sock: string; readyMs: number; rss(): number; stop(): Promise<void> }
 
 /** The floor server (bench/lib/floor.js) on a private socket. */
-export async function startFloor(mode: 'http' | 'pam', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<FloorServer> {
+export async function startFloor(mode: 'http' | 'pam' | 'http-work' | 'http-store', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[]; store?: StoreData } = {}): Promise<FloorServer> {
   const dir = o.dir ?? tmpDir('floor');
   const sock = join(dir, `${mode}-floor.sock`);
-  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), FLOOR, mode, sock];
+  // http-work: its audit log; http-store: the store it reads first (written like the daemon's)
+  let extra: string[] = [];
+  if (mode === 'http-work') extra = [join(dir, 'audit.log')];
+  if (mode === 'http-store') {
+    if (!o.store) throw new Error('startFloor http-store needs a store');
+    writeStore(join(dir, 'state'), o.store);
+    extra = [join(dir, 'state', 'store.json')];
+  }
+  const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), FLOOR, mode, sock, ...extra];
   const t0 = process.hrtime.bigint();
   const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   let exited = false;
   const gone = new Promise<void>((r) => proc.once('exit', () => { exited = true; r(); }));
-  const readyMs = mode === 'http'
+  const readyMs = mode !== 'pam'
     ? await waitReady(sock, t0, o.readyTimeoutMs ?? 30_000, (b) => JSON.parse(b).reason === 'ok', () => !exited)
     : await (async () => { for (;;) { if (await accepts(sock)) return Number(process.hrtime.bigint() - t0) / 1e6; if (exited) throw new Error('floor exited'); await sleep(1); } })();
   return {
