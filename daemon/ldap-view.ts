@@ -394,14 +394,19 @@ export class LdapView {
     }
   }
 
-  /** search bases normalised (smbd asks from the same few bases ~30 times per login); bounded */
+  /**
+   * Search bases normalised once (smbd asks from the same few bases ~30 times per login).
+   * Bounded: at most 256 bases of at most 512 characters are kept, whoever asks.
+   */
   private bases = new Map<string, string>();
   private normBase(dn: string): string {
     let n = this.bases.get(dn);
     if (n === undefined) {
-      if (this.bases.size >= 256) this.bases.clear();
       n = normDn(dn);
-      this.bases.set(dn, n);
+      if (dn.length <= 512) {
+        if (this.bases.size >= 256) this.bases.clear();
+        this.bases.set(dn, n);
+      }
     }
     return n;
   }
