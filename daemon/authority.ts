@@ -108,6 +108,9 @@ export interface RenderedGroup { name: string; gid: number; members: string[]; s
 /** Everything the LDAP view renders for smbd, as of one store generation and config. */
 export interface SmbDirectory { generation: number; domain_sid: string; next_rid: number; accounts: SmbAccount[]; groups: RenderedGroup[] }
 /** What the NSS files (extrausers passwd and group) hold. */
+/** what prove() finds: the proven account, or the decision that refuses */
+type Proven = { account: Account; cached: boolean } | Decision;
+
 export interface NssView {
   accounts: Record<string, Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>>;
   groups: Record<string, Pick<Group, 'name' | 'gid' | 'members'>>;
@@ -228,25 +231,36 @@ export class Authority {
    * judged again against the account as it is now (usually a cache hit), at most
    * PROVE_ROUNDS times.
    */
-  private async prove(req: AuthRequest): Promise<{ account: Account; cached: boolean } | Decision> {
+  private prove(req: AuthRequest): Proven | Promise<Proven> {
     const name = lookupName(req.user) ?? `\0invalid:${req.user.slice(0, 40)}`;
     // An empty password is never a login, whatever a verifier would say (an imported NT
     // hash of "" would say yes): refused before any verifier runs, for every name alike.
     // It is not counted as a failure: it guesses nothing, and clients probe with it.
     if (req.password.length === 0) return this.decide('bad_credentials');
     const gate = this.limiter.gate(name, req.source);
-    let acct = name.startsWith('\0') ? undefined : this.store.account(name);
+    const acct = name.startsWith('\0') ? undefined : this.store.account(name);
     const persisted = this.lockedUntil(acct);
     if (persisted) return this.decide('locked_out', { retry_after: Math.ceil((persisted - this.now()) / 1000) });
     if (gate.kind !== 'open') return this.decide(gate.kind, { retry_after: Math.ceil(gate.retryAfterMs / 1000) });
     // directory accounts (and names unknown here) are proven by daemon/upstream/
-    const up = this.upstream?.owns(name, acct) ? await this.upstream.prove(name, req.password, acct) : null;
+    if (this.upstream?.owns(name, acct)) return this.proveRest(req, name, acct, true);
+    // a cache hit is answered without a promise: the PAM socket writes its reply in the
+    // same turn as it read the request (docs/performance.md, figure 3)
+    if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
+    return this.proveRest(req, name, acct, false);
+  }
+
+  /** prove() after its synchronous part: the directory, the verifiers, the lockout. */
+  private async proveRest(req: AuthRequest, name: string, first: Account | undefined, upstream: boolean): Promise<Proven> {
+    let acct = first;
+    const up = upstream ? await this.upstream!.prove(name, req.password, acct) : null;
     if (up?.kind === 'decision') return up.decision;
     if (up?.kind === 'ok') { this.limiter.success(name); return { account: up.account, cached: up.cached }; }
     if (up) acct = up.account;
     else for (let round = 0; ; round++) {
       if (round === PROVE_ROUNDS) return this.decide('busy', { retry_after: 1 }, 'the account changed while the password was checked; try again');
-      if (acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
+      // round 0: prove() has just found no cache entry (the account may have changed since)
+      if (round > 0 && acct && this.cache.check(acct.rid, acct.name, req.password, acct.version)) return { account: acct, cached: true };
       let result: 'ok' | 'bad' | 'none';
       const proof: { by?: 'scrypt' | 'legacy' | 'nt' } = {};
       try {
@@ -348,9 +362,23 @@ export class Authority {
   }
 
   async authenticate(req: AuthRequest, op: 'authenticate' | 'profile' = 'authenticate'): Promise<Decision> {
+    return this.authenticateNow(req, op);
+  }
+
+  /**
+   * authenticate(), answered at once when nothing has to wait (a cache hit; a refusal
+   * that is not delayed), else a promise: the same proof, policy, count, audit line and
+   * failure delay either way. The PAM socket uses it to write a cache hit's reply in the
+   * turn that read the request.
+   */
+  authenticateNow(req: AuthRequest, op: 'authenticate' | 'profile' = 'authenticate'): Decision | Promise<Decision> {
     const service = canonicalService(this.cfg, req.service);
+    const r = this.prove(req);
+    return r instanceof Promise ? r.then((x) => this.judged(req, x, service, op)) : this.judged(req, r, service, op);
+  }
+
+  private judged(req: AuthRequest, r: Proven, service: string | null, op: 'authenticate' | 'profile'): Decision | Promise<Decision> {
     let d: Decision;
-    const r = await this.prove(req);
     if ('reason' in r) {
       d = r;
     } else {

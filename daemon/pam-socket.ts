@@ -137,7 +137,9 @@ export class PamSocket {
         const req = queue.shift()!;
         let out: Buffer;
         try {
-          out = await this.dispatch(req);
+          // a cache hit is answered without waiting: written in the turn that read it
+          const r = this.dispatch(req);
+          out = r instanceof Promise ? await r : r;
         } catch (e) {
           this.auth.log.error({ socket: this.name, req: describe(req), err: (e as Error).message }, 'PAM socket: internal error');
           out = reply('internal_error', 'internal error; see the daemon log');
@@ -184,7 +186,7 @@ export class PamSocket {
     sock.on('close', () => { drop(); this.conns.delete(sock); });
   }
 
-  private async dispatch(req: PamRequest): Promise<Buffer> {
+  private dispatch(req: PamRequest): Buffer | Promise<Buffer> {
     const source = (r: { rhost: string; service: string }) => r.rhost || `pam:${r.service}`;
     if (req.op !== 'PING' && canonicalService(this.auth.config, req.service) === 'afp') {
       // afpd passes change passwords raw (MacRoman from a Mac): see daemon/macroman.ts
@@ -194,8 +196,10 @@ export class PamSocket {
     switch (req.op) {
       case 'PING':
         return reply('ok', `nasauthd ${VERSION}`);
-      case 'AUTH':
-        return replyOf(await this.auth.authenticate({ channel: 'pam', service: req.service, user: req.user, password: req.password, source: source(req) }));
+      case 'AUTH': {
+        const d = this.auth.authenticateNow({ channel: 'pam', service: req.service, user: req.user, password: req.password, source: source(req) });
+        return d instanceof Promise ? d.then(replyOf) : replyOf(d);
+      }
       case 'ACCT':
         // The account state (exists, disabled, locked, must change) is told to root only:
         // on the 0666 socket any local user could ask about any name. pam_nasauth.so
@@ -203,11 +207,11 @@ export class PamSocket {
         if (!this.opts.privileged) return reply('bad_request', 'ACCT is answered only on the privileged PAM socket (account state is not told to every local user)');
         return replyOf(this.auth.authorize({ channel: 'pam', service: req.service, user: req.user, source: source(req) }));
       case 'CHPW':
-        return replyOf(await this.auth.changePassword({ channel: 'pam', service: req.service, user: req.user, password: req.password, newPassword: req.newPassword, source: source(req) }));
+        return this.auth.changePassword({ channel: 'pam', service: req.service, user: req.user, password: req.password, newPassword: req.newPassword, source: source(req) }).then(replyOf);
       case 'CHPW_ROOT': {
         if (!this.opts.privileged) return reply('bad_request', 'CHPW_ROOT is accepted only on the privileged PAM socket');
         // Root may set a password without the old one; the authority says for which accounts.
-        return replyOf(await this.auth.rootSetPassword({ channel: 'pam', service: req.service, user: req.user, newPassword: req.newPassword, source: source(req) }));
+        return this.auth.rootSetPassword({ channel: 'pam', service: req.service, user: req.user, newPassword: req.newPassword, source: source(req) }).then(replyOf);
       }
     }
   }

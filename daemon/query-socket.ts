@@ -104,7 +104,8 @@ export class QuerySocket {
         only(b, ['user', 'password', 'service', 'source']);
         const pw = Buffer.from(str(b, 'password'), 'utf8');
         try {
-          return sendDecision(res, await this.auth.authenticate({ user: str(b, 'user', { max: 256 }), password: pw, service: str(b, 'service', { max: 64 }), source: source(b), channel: 'query' }));
+          const d = this.auth.authenticateNow({ user: str(b, 'user', { max: 256 }), password: pw, service: str(b, 'service', { max: 64 }), source: source(b), channel: 'query' });
+          return sendDecision(res, d instanceof Promise ? await d : d);
         } finally { pw.fill(0); }
       }
       case 'POST /v1/authorize': {

@@ -106,3 +106,26 @@ t.test('the same account changed while the new verifier was made: the change sti
   t.equal(now.email, 'alice@example.com', 'and the e-mail change is kept');
   t.equal((await auth.authenticate(req(Buffer.from('Root-set-pass-3')))).reason, 'ok');
 });
+
+t.test('authenticateNow: a cache hit is answered at once, everything else as a promise, with the same decisions as authenticate()', async (t) => {
+  const { auth } = setup(t);
+  const pw = Buffer.from('Right-pass-1');
+  await auth.addUser({ name: 'alice', services: ['smb', 'dashboard'] }, pw, 'admin');
+  const first = auth.authenticateNow(req(pw));
+  t.ok(first instanceof Promise, 'the first login (no cache entry) is a promise: the slow hash runs');
+  const d1 = await first;
+  t.equal(d1.reason, 'ok');
+  t.notOk(d1.cached, 'proven by the slow hash');
+  const hit = auth.authenticateNow(req(pw));
+  t.notOk(hit instanceof Promise, 'a cache hit is a decision at once');
+  t.same(hit, await auth.authenticate(req(pw)), 'the same decision as authenticate()');
+  t.equal((hit as Decision).reason, 'ok');
+  t.ok((hit as Decision).cached, 'from the cache');
+  const wrong = auth.authenticateNow(req(Buffer.from('Wrong-pass-1')));
+  t.ok(wrong instanceof Promise, 'a wrong password is a promise (the slow hash runs)');
+  t.equal((await wrong).reason, 'bad_credentials');
+  // this config has no failure delay (rate_limit.failure_delay_ms 0): a refusal that needs
+  // no hash is then a decision at once; with the delay it is a promise (delayFailure)
+  const empty = auth.authenticateNow(req(Buffer.alloc(0)));
+  t.equal((await empty).reason, 'bad_credentials', 'an empty password is refused without a hash');
+});
