@@ -107,10 +107,9 @@ export interface SmbAccount {
 export interface RenderedGroup { name: string; gid: number; members: string[]; service: string | null }
 /** Everything the LDAP view renders for smbd, as of one store generation and config. */
 export interface SmbDirectory { generation: number; domain_sid: string; next_rid: number; accounts: SmbAccount[]; groups: RenderedGroup[] }
-/** What the NSS files (extrausers passwd and group) hold. */
 /** what prove() finds: the proven account, or the decision that refuses */
 type Proven = { account: Account; cached: boolean } | Decision;
-
+/** What the NSS files (extrausers passwd and group) hold. */
 export interface NssView {
   accounts: Record<string, Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>>;
   groups: Record<string, Pick<Group, 'name' | 'gid' | 'members'>>;

@@ -164,14 +164,23 @@ class Scanner {
       if (this.peek() !== ' ') no();
       this.skipSpaces();
       out[key] = this.value(true);
-      this.skipSpaces();
-      const c = this.peek();
-      this.i++;
-      if (c === '}') return out;
-      if (c !== ',') no();
-      this.skipSpaces();
-      if (this.peek() === '}') no(); // a trailing comma: leave it to the full parser
+      if (this.closed('}')) return out;
     }
+  }
+
+  /**
+   * After an item of a flow collection: true at its closing bracket, past a comma
+   * otherwise (a trailing comma or anything else is left to the full parser).
+   */
+  private closed(close: '}' | ']'): boolean {
+    this.skipSpaces();
+    const c = this.peek();
+    this.i++;
+    if (c === close) return true;
+    if (c !== ',') no();
+    this.skipSpaces();
+    if (this.peek() === close) no();
+    return false;
   }
 
   private flowSeq(): Value {
@@ -183,13 +192,7 @@ class Scanner {
       const c0 = this.peek();
       if (c0 === '{' || c0 === '[') no(); // nested collections in a sequence: not in our files
       out.push(this.value(true));
-      this.skipSpaces();
-      const c = this.peek();
-      this.i++;
-      if (c === ']') return out;
-      if (c !== ',') no();
-      this.skipSpaces();
-      if (this.peek() === ']') no();
+      if (this.closed(']')) return out;
     }
   }
 

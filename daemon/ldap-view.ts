@@ -176,12 +176,12 @@ export class LdapView {
 
   /**
    * Live attributes of user entries: lockout flag and smbd's own bad-password counters.
-   * `acct` gives the entry's account as smbd may see it now, when the caller has it
-   * already (one search reads it once per entry, not once per attribute).
+   * `accountOf` gives the entry's account as smbd may see it now, when the caller keeps
+   * it (one search reads it once per entry, not once per attribute).
    */
-  private live(e: Entry, attr: string, acct?: () => SmbAccount | undefined): readonly string[] | undefined {
+  private live(e: Entry, attr: string, accountOf?: (e: Entry) => SmbAccount | undefined): readonly string[] | undefined {
     if (!e.account || !LIVE_ATTRS.has(attr)) return undefined;
-    const a = acct ? acct() : this.auth.smbAccount(e.account);
+    const a = accountOf ? accountOf(e) : this.auth.smbAccount(e.account);
     if (!a) return undefined;
     if (attr === 'sambaacctflags') return [acctFlags(a.closed !== null, a.locked, a.must_change)];
     if (attr === 'modifytimestamp') {
@@ -426,12 +426,11 @@ export class LdapView {
     // the account behind the entry last asked about, read once per entry of this search
     let seen: Entry | null = null;
     let seenAcct: SmbAccount | undefined;
-    let cur: Entry | null = null;
-    const acct = () => {
-      if (cur !== seen) { seen = cur; seenAcct = cur?.account ? this.auth.smbAccount(cur.account) : undefined; }
+    const accountOf = (e: Entry) => {
+      if (e !== seen) { seen = e; seenAcct = this.auth.smbAccount(e.account!); }
       return seenAcct;
     };
-    const liveOf = (e: Entry, a: string) => { cur = e; return this.live(e, a, acct); };
+    const liveOf = (e: Entry, a: string) => this.live(e, a, accountOf);
     const get = (e: Entry, a: string) => {
       if (!secretOk && SECRET_ATTRS.has(a)) return undefined;
       return liveOf(e, a) ?? e.attrs.get(a)?.values;

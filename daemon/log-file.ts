@@ -93,6 +93,11 @@ export class LogFile {
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
+  /** `bytes`, after the line that reports lost lines when there is one to report. */
+  private withReport(bytes: Buffer): Buffer {
+    return this.lost.report ? Buffer.concat([Buffer.from(this.lostLine(), 'utf8'), bytes]) : bytes;
+  }
+
   /** Write what is buffered; `cb` runs once it is on disk (or lost). */
   flush(cb?: () => void) {
     if (cb) this.waiters.push(cb);
@@ -102,7 +107,7 @@ export class LogFile {
     if (this.fd < 0) this.open();
     let bytes = this.take();
     if (this.fd < 0) { if (bytes.length) this.lose(countLines(bytes), bytes.length, this.lost.why || 'the log file cannot be opened'); this.wake(); return; }
-    if (this.lost.report) bytes = Buffer.concat([Buffer.from(this.lostLine(), 'utf8'), bytes]);
+    bytes = this.withReport(bytes);
     if (bytes.length === 0) { this.wake(); return; }
     this.writing = true;
     this.chunkStart = this.size;
@@ -121,7 +126,7 @@ export class LogFile {
     let bytes = this.take();
     if (this.fd < 0) this.open();
     if (this.fd < 0 || bytes.length === 0) return;
-    if (this.lost.report) bytes = Buffer.concat([Buffer.from(this.lostLine(), 'utf8'), bytes]);
+    bytes = this.withReport(bytes);
     try { fs.writeSync(this.fd, bytes); } catch { /* lost at exit */ }
   }
 
