@@ -146,15 +146,6 @@ export async function main(argv = process.argv.slice(2)) {
 
   const socketPaths = [cfg.sockets.admin.path, cfg.sockets.query.path, cfg.sockets.pam.path, cfg.sockets.pam_priv.path, ...(cfg.sockets.ldap.enabled ? [cfg.sockets.ldap.path] : [])];
   upstream?.start();
-  // started through nasauthd-start.js (daemon/start.ts): whether a V8 code cache was used
-  const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('nasauth.codeCache')] as string | undefined;
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice, ...(codeCache ? { code_cache: codeCache } : {}) }, 'ready');
-  log.flush(); // the init script waits for this line; do not leave it in the buffer
-  (process as NodeJS.EventEmitter).emit('nasauth:ready'); // nasauthd-start.js writes the code cache now
-  // shed what loading left behind, a moment after the ready line: a client that connects
-  // as soon as the sockets are there (the init script's check, smbd started next) is
-  // answered first instead of waiting for the collection (5-20 ms, more on the device)
-  setTimeout(collectStartupGarbage, 200).unref();
 
   let stopping = false;
   const stop = async (sig: string) => {
@@ -199,6 +190,19 @@ export async function main(argv = process.argv.slice(2)) {
       log.error({ event: 'reload_refused', err: (e as Error).message }, 'new configuration refused; the running one is kept');
     }
   });
+
+  // ready only once the signal handlers are in place: a SIGUSR1 (logrotate) or SIGTERM
+  // sent as soon as the ready line is on disk must find them (Node's own SIGUSR1 would
+  // start the inspector instead; a test caught the window on a loaded machine)
+  // started through nasauthd-start.js (daemon/start.ts): whether a V8 code cache was used
+  const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('nasauth.codeCache')] as string | undefined;
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice, ...(codeCache ? { code_cache: codeCache } : {}) }, 'ready');
+  log.flush(); // the init script waits for this line; do not leave it in the buffer
+  (process as NodeJS.EventEmitter).emit('nasauth:ready'); // nasauthd-start.js writes the code cache now
+  // shed what loading left behind, a moment after the ready line: a client that connects
+  // as soon as the sockets are there (the init script's check, smbd started next) is
+  // answered first instead of waiting for the collection (5-20 ms, more on the device)
+  setTimeout(collectStartupGarbage, 200).unref();
 }
 
 if (require.main === module) {
