@@ -85,6 +85,8 @@ export class Upstream implements UpstreamHooks {
   /** names the directory and a local account both claim (from the last refresh or login) */
   readonly clashes = new Map<string, string>();
   private stopped = false;
+  /** bumped by reload(): the results of work begun under older settings are not the new directory's */
+  private gen = 0;
 
   // the store: this follower is logic, like the authority (test/layers.test.ts)
   constructor(private auth: Authority, private store: Store, private log: Logger) {
@@ -110,7 +112,15 @@ export class Upstream implements UpstreamHooks {
       this.log.error({ upstream: 'reload', err: (e as Error).message }, 'could not read the directory secret or CA; keeping the connections closed until the next reload');
     }
     this.pool = new WorkPool(this.u.max_in_flight, this.u.max_queued);
+    // a new directory (or a new way to it): nothing known about it yet. A probe scheduled
+    // for the old one goes too: it ran at the old retry_seconds, and while it was pending
+    // no probe at the new interval was scheduled (an hour-long one hid a directory that
+    // came back; test/upstream-faults.test.ts). What was in flight for the old settings
+    // (a refresh, a probe) neither marks the new one offline nor reschedules.
+    this.gen++;
     this.down = null;
+    this.everOnline = false;
+    if (this.probeTimer) { clearTimeout(this.probeTimer); this.probeTimer = null; }
     this.scheduleRefresh(jitter(500, 400));
   }
 
@@ -149,13 +159,14 @@ export class Upstream implements UpstreamHooks {
 
   /** Try the directory once (the service bind and a one-entry search). */
   async probe(): Promise<boolean> {
+    const gen = this.gen;
     try {
       await this.dir.probe(Date.now() + this.u.timeout_ms);
-      this.markOnline();
+      if (gen === this.gen) this.markOnline();
       return true;
     } catch (e) {
       if (!(e instanceof DirectoryError)) throw e;
-      this.wentOffline(e);
+      if (gen === this.gen) this.wentOffline(e);
       return false;
     }
   }
@@ -465,7 +476,9 @@ export class Upstream implements UpstreamHooks {
     this.nextRefreshAt = this.now() + ms;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
+      const gen = this.gen;
       void this.refresh('schedule').then((r) => {
+        if (gen !== this.gen) return; // reload() scheduled the next one
         const i = this.u.refresh;
         this.scheduleRefresh(r.ok ? jitter(i.interval_seconds * 1000, i.jitter_seconds * 1000) : jitter(this.u.offline.retry_seconds * 1000, this.u.offline.retry_seconds * 200));
       });
@@ -486,6 +499,7 @@ export class Upstream implements UpstreamHooks {
   }
 
   private async doRefresh(why: string): Promise<RefreshReport> {
+    const gen = this.gen;
     const t0 = Date.now();
     const rss0 = process.memoryUsage.rss();
     let heapPeak = process.memoryUsage().heapUsed;
@@ -496,7 +510,7 @@ export class Upstream implements UpstreamHooks {
       const users = new Map<string, DirUser>();
       const byDn = new Map<string, string>();
       for await (const page of this.dir.pages({ base: this.u.user_base, filter: FilterParser.parseString(this.u.user_filter), attributes: userAttributes(this.u) }, this.u.refresh.page_size, pageMs)) {
-        this.markOnline();
+        if (gen === this.gen) this.markOnline();
         const now = this.now();
         for (const e of page) {
           const x = toUser(e, this.u, now);
@@ -533,6 +547,9 @@ export class Upstream implements UpstreamHooks {
       if (this.u.group_membership === 'member_of') {
         for (const x of users.values()) for (const dn of x.member_of) { const g = groupByDn.get(normDn(dn)); if (g) add(x.name, g); }
       }
+      // read under settings a reload replaced (another user_base, another directory):
+      // not applied; the refresh the reload scheduled reads the new one
+      if (gen !== this.gen) throw new Superseded(SUPERSEDED);
       report.users = users.size;
       report.groups = groups.size;
       const clashes = new Map<string, string>();
@@ -594,9 +611,8 @@ export class Upstream implements UpstreamHooks {
       for (const c of report.clashes) this.log.warn({ upstream: 'clash', user: c.name, why: c.why }, 'a directory user cannot have an account here');
     } catch (e) {
       report.ok = false;
-      report.error = (e as Error).message;
-      if (e instanceof DirectoryError) this.wentOffline(e);
-      else if (!(e instanceof RefreshLimit)) this.log.error({ upstream: 'refresh', err: (e as Error).message }, 'the refresh failed');
+      report.error = gen === this.gen ? (e as Error).message : SUPERSEDED;
+      if (e instanceof DirectoryError) { if (gen === this.gen) this.wentOffline(e); } else if (!(e instanceof RefreshLimit || e instanceof Superseded)) this.log.error({ upstream: 'refresh', err: (e as Error).message }, 'the refresh failed');
     }
     return this.finishReport(report, t0, heapPeak, why);
   }
@@ -692,3 +708,5 @@ export class Upstream implements UpstreamHooks {
 
 class Unchanged extends Error {}
 class RefreshLimit extends Error {}
+class Superseded extends Error {}
+const SUPERSEDED = 'the settings changed during the refresh (a reload): nothing was changed; the refresh the reload scheduled reads the directory again';
