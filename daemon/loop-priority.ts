@@ -15,7 +15,7 @@
 // creator's value: the pool is started first (its threads keep nice 0), then the main
 // thread (tid = pid) is raised. Without the privilege, or elsewhere, nothing is done.
 import { setPriority } from 'node:os';
-import { stat } from 'node:fs/promises';
+import { stat } from 'node:fs';
 
 /** CFS weighs nice -5 at three times nice 0. */
 export const LOOP_NICE = -5;
@@ -33,7 +33,8 @@ export function loopNice(env = process.env): number {
  */
 export async function raiseLoopPriority(nice = loopNice()): Promise<number> {
   if (nice === 0 || process.platform !== 'linux') return 0;
-  await stat('/');
+  // node:fs's callback form: node:fs/promises would load readline and more for this one call
+  await new Promise<void>((res) => stat('/', () => res()));
   try {
     setPriority(process.pid, nice);
     return nice;

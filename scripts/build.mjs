@@ -50,9 +50,27 @@ const lightAssert = {
     }));
   },
 };
+// pino's transports run a logger in a worker thread (thread-stream); nasauth never uses
+// them (they do not survive bundling), yet pino loads them, and with them
+// node:worker_threads, node:module and the ES module loader, at every start: about
+// 1 MB of an idle daemon's memory (docs/performance.md). In the bundles pino gets a
+// transport() that says so, and tools.js, which asks only whether it runs on the main
+// thread, is told it does (nasauth has no other threads running JavaScript).
+const noPinoTransport = {
+  name: 'nasauth-no-pino-transport',
+  setup(b) {
+    b.onResolve({ filter: /^(\.\/transport|\.\/lib\/transport|(node:)?worker_threads)$/ }, (a) => (/node_modules[\\/]pino[\\/](lib[\\/]tools|pino)\.js$/.test(a.importer) ? { path: a.path, namespace: 'nasauth-no-pino-transport' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'nasauth-no-pino-transport' }, (a) => ({
+      contents: /worker_threads/.test(a.path)
+        ? 'module.exports = { isMainThread: true };'
+        : "module.exports = function transport() { throw new Error('pino transports are not part of the nasauth bundles: log to stdout or to log.file'); };",
+      loader: 'js',
+    }));
+  },
+};
 const tmp = `.tmp-${process.pid}`;
 const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/start.ts', 'dist/nasauthd-start.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
-const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets, lightAssert] })));
+const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets, lightAssert, noPinoTransport] })));
 outs.forEach(([, out], i) => {
   // esbuild escapes code (charset ascii) but keeps comments as written: escape those too
   const text = readFileSync(out + tmp, 'utf8');
