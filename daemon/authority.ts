@@ -152,6 +152,10 @@ export class Authority {
     this.cache = new AuthCache(cfg.cache.ttl_seconds * 1000, cfg.cache.max_entries, cfg.cache.enabled, now);
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
+    this.verifier.pool.onFlood = (flooded, limit) => {
+      if (flooded) this.log.warn({ event: 'hash_flood', hashes_at_once: limit }, `most password checks fail and more wait: a flood of wrong passwords; slow checks run ${limit} at a time until it ends, so cache hits keep a core`);
+      else this.log.info({ event: 'hash_flood_over', hashes_at_once: limit }, `the flood of wrong passwords is over: slow checks run ${limit} at a time again`);
+    };
     this.sessions = new Sessions(cfg.sessions, now);
     const prev = store.onChange;
     store.onChange = (d) => { prev(d); this.changed(); };

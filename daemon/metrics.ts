@@ -21,6 +21,7 @@ export function metricsText(auth: Authority, started: number): string {
   put('nasauth_store_generation', 'counter', 'Changes written to the store since it was created.', [['', store.generation]]);
   put('nasauth_hash_in_flight', 'gauge', 'Slow password hashes running.', [['', auth.verifier.pool.inFlight]]);
   put('nasauth_hash_queued', 'gauge', 'Slow password hashes waiting.', [['', auth.verifier.pool.queued]]);
+  put('nasauth_hash_limit', 'gauge', 'Slow password hashes allowed at once (one fewer during a flood of wrong passwords).', [['', auth.verifier.pool.currentLimit]]);
   put('nasauth_ratelimit_tracked_names', 'gauge', 'Names with recent failures.', [['', auth.limiter.trackedNames]]);
   put('nasauth_ratelimit_tracked_sources', 'gauge', 'Sources with recent failures.', [['', auth.limiter.trackedSources]]);
   put('nasauth_sessions', 'gauge', 'Signed-in sessions of the web page.', [['', auth.sessions.size]]);

@@ -12,15 +12,45 @@ export class BusyError extends Error {
   constructor() { super('too many password checks in progress'); }
 }
 
-/** At most `limit` jobs run; at most `maxQueued` wait; the rest are refused at once. */
+/** How many of the last checks decide whether the pool is flooded (a bit each). */
+const OUTCOMES = 16;
+/** Flooded: the queue is in use and at least this share of the last checks failed ... */
+const FLOOD_ENTER = 0.75;
+/** ... until fewer than this failed, or the queue has been empty this long. */
+const FLOOD_LEAVE = 0.5;
+const FLOOD_IDLE_MS = 2000;
+
+/**
+ * At most `limit` jobs run; at most `maxQueued` wait; the rest are refused at once.
+ *
+ * Under a flood of wrong passwords (the queue in use, and most recent checks failing)
+ * one slot fewer runs: `limit` hashes on a box with as many cores (the device: two and
+ * two) leave none for the event loop, and every cache hit waited behind a hash. With
+ * one core kept, cache hits answered during a flood as fast as without it
+ * (docs/performance.md, figure 2). Logins that need a slow hash (the flood's and any
+ * other) are checked at the reduced rate while the flood lasts; the queue's bound and
+ * every answer stay the same. Legitimate load does not trigger it: checks that succeed
+ * keep the failure share low.
+ */
 export class WorkPool {
   private running = 0;
   private waiting: Array<() => void> = [];
-  constructor(private limit: number, private maxQueued: number) {}
+  private outcomes = 0; // bit i: the i-th most recent check failed
+  private counted = 0;
+  private flooded = false;
+  private lastQueued = 0;
+  /** told when the pool enters (true) or leaves (false) its flood mode */
+  onFlood: ((flooded: boolean, limit: number) => void) | null = null;
+  constructor(private limit: number, private maxQueued: number, private now: () => number = Date.now) {}
   get inFlight() { return this.running; }
   get queued() { return this.waiting.length; }
+  /** jobs allowed to run right now */
+  get currentLimit() { return this.flooded ? Math.max(1, this.limit - 1) : this.limit; }
+  get isFlooded() { return this.flooded; }
+
   async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) {
+    this.review();
+    if (this.running >= this.currentLimit) {
       if (this.waiting.length >= this.maxQueued) throw new BusyError();
       await new Promise<void>((res) => this.waiting.push(res));
     } else {
@@ -29,9 +59,38 @@ export class WorkPool {
     try {
       return await job();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.running <= this.currentLimit ? this.waiting.shift() : undefined;
       if (next) next(); // hand our slot over
       else this.running -= 1;
+    }
+  }
+
+  /** A password check finished: did it fail (a wrong password, an unknown name)? */
+  outcome(failed: boolean) {
+    this.outcomes = ((this.outcomes << 1) | (failed ? 1 : 0)) & ((1 << OUTCOMES) - 1);
+    if (this.counted < OUTCOMES) this.counted++;
+    this.review();
+  }
+
+  private failShare(): number {
+    let n = 0;
+    for (let b = this.outcomes; b; b &= b - 1) n++;
+    return this.counted ? n / this.counted : 0;
+  }
+
+  private review() {
+    const now = this.now();
+    if (this.waiting.length > 0) this.lastQueued = now;
+    if (!this.flooded) {
+      if (this.limit > 1 && this.waiting.length > 0 && this.counted >= OUTCOMES && this.failShare() >= FLOOD_ENTER) {
+        this.flooded = true;
+        this.onFlood?.(true, this.currentLimit);
+      }
+    } else if (this.failShare() < FLOOD_LEAVE || now - this.lastQueued > FLOOD_IDLE_MS) {
+      this.flooded = false;
+      this.onFlood?.(false, this.currentLimit);
+      // the slot given back: a waiting job starts now
+      while (this.running < this.currentLimit && this.waiting.length > 0) { this.running += 1; this.waiting.shift()!(); }
     }
   }
 }
@@ -99,6 +158,7 @@ export class Verifier {
       try {
         // try the canonical form, then the raw bytes (an old system hashed whatever bytes it got)
         const ok = await this.pool.run(async () => (await verifyLegacy(v.legacy!, canon)) || (!canon.equals(pw) && (await verifyLegacy(v.legacy!, Buffer.from(pw)))));
+        this.pool.outcome(!ok);
         if (ok) { if (info) info.by = 'legacy'; return 'ok'; }
         // an import may carry both a shadow hash and an NT hash that drifted apart:
         // either proves the password, and the first login makes it the only one
@@ -124,7 +184,9 @@ export class Verifier {
     const canon = canonicalBytes(pw);
     try {
       const got = await this.pool.run(() => scryptRaw(canon, p.salt, p.prm, p.hash.length));
-      return got.length === p.hash.length && timingSafeEqual(got, p.hash);
+      const ok = got.length === p.hash.length && timingSafeEqual(got, p.hash);
+      this.pool.outcome(!ok || phc === this.dummy);
+      return ok;
     } finally {
       canon.fill(0);
     }

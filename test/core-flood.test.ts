@@ -21,6 +21,10 @@ t.test('bad-password flood', async (t) => {
     t.ok(metric(m, 'nasauth_hash_queued') <= 8, `wave ${wave}: slow-hash queue bounded`);
   }
   t.equal(aliceOk, 10, 'every cache-hit login of the real user succeeded during the flood');
+  // one slot fewer for slow hashes while most of them fail (daemon/verifier.ts), said once
+  t.match(d.logs(), /"event":"hash_flood","hashes_at_once":1/, 'the daemon saw the flood and kept a core for cache hits');
+  const said = (d.logs().match(/"event":"hash_flood"/g) ?? []).length;
+  t.ok(said >= 1 && said <= 3, `said when the flood began, not per request (${said} of 1000 refusals)`);
   t.ok((reasons.get('busy') ?? 0) > 0, 'excess slow-hash work was refused (busy), not queued');
   t.notOk(reasons.has('ok') && reasons.get('ok')! > 10, 'no flood request succeeded');
 });
