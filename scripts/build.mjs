@@ -1,7 +1,8 @@
 // Bundle the daemon, the CLI and the web portal into single CommonJS files with no native addons.
 // Each file is written beside its target and renamed over it, so a process starting
 // the bundle while it is rebuilt never reads half a file.
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
+import { stripIndent } from './strip-indent.mjs';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -70,12 +71,17 @@ const noPinoTransport = {
 };
 const tmp = `.tmp-${process.pid}`;
 const outs = [['daemon/main.ts', 'dist/nasauthd.js'], ['daemon/start.ts', 'dist/nasauthd-start.js'], ['daemon/cli.ts', 'dist/nasauth.js'], ['web/main.ts', 'dist/nasauth-web.js'], ['web/mkcert.ts', 'dist/nasauth-web-cert.js']];
-const results = await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, metafile: true, plugins: [webAssets, lightAssert, noPinoTransport] })));
-outs.forEach(([, out], i) => {
+await Promise.all(outs.map(([entry, out]) => build({ ...common, entryPoints: [entry], outfile: out + tmp, plugins: [webAssets, lightAssert, noPinoTransport] })));
+const minified = async (code) => (await transform(code, { minify: true, loader: 'js', charset: 'ascii' })).code;
+for (const [, out] of outs) {
   // esbuild escapes code (charset ascii) but keeps comments as written: escape those too
-  const text = readFileSync(out + tmp, 'utf8');
-  if (/[^\x00-\x7f]/.test(text)) writeFileSync(out + tmp, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  let text = readFileSync(out + tmp, 'utf8');
+  if (/[^\x00-\x7f]/.test(text)) text = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // no indentation (a fifth of the text V8 keeps in memory), every line where it was;
+  // the same program, or no build
+  const stripped = stripIndent(text);
+  if (await minified(stripped) !== await minified(text)) throw new Error(`${out}: taking out the indentation changed the program (scripts/strip-indent.mjs)`);
+  writeFileSync(out + tmp, stripped);
   renameSync(out + tmp, out);
-  const bytes = Object.values(results[i].metafile.outputs)[0].bytes;
-  process.stdout.write(`${out} ${(bytes / 1024).toFixed(0)} KiB\n`);
-});
+  process.stdout.write(`${out} ${(stripped.length / 1024).toFixed(0)} KiB\n`);
+}
