@@ -2,7 +2,7 @@
 // admin DN, search the account by uid), over the real ldapi socket, and say in plain
 // words what smbd will make of the answer.
 import { readFileSync } from 'node:fs';
-import ldap from 'ldapjs';
+import type * as Ldapjs from 'ldapjs';
 import type { Config } from './config';
 import type { Check, DoctorHook } from './doctor';
 
@@ -13,7 +13,9 @@ function lookup(cfg: Config, name: string): Promise<Seen | null> {
   const secret = readFileSync(l.bind_secret_file, 'utf8').replace(/\r?\n$/, '');
   return new Promise((resolve, reject) => {
     // ldapjs takes socketPath for ldapi (its types only know url)
-    const client = ldap.createClient({ socketPath: l.path, timeout: 3000, connectTimeout: 3000 } as unknown as ldap.ClientOptions);
+    // loaded when a doctor runs: the hook is registered at every start (docs/performance.md)
+    const ldap = require('ldapjs') as typeof Ldapjs; // eslint-disable-line @typescript-eslint/no-var-requires
+    const client = ldap.createClient({ socketPath: l.path, timeout: 3000, connectTimeout: 3000 } as unknown as Ldapjs.ClientOptions);
     const done = (e: Error | null, v?: Seen | null) => { client.unbind(() => client.destroy()); if (e) reject(e); else resolve(v ?? null); };
     client.on('error', (e: Error) => done(e));
     client.bind(l.bind_dn, secret, (e: Error | null) => {

@@ -17,11 +17,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
+import * as net from 'node:net';
 import type { Socket } from 'node:net';
+// ldapjs is loaded when a connection first needs it (an operation other than bind,
+// search and unbind: smbd's modify after a wrong password, a password change). With it
+// come node:tls, node:assert and node:dns; an idle NAS whose smbd only logs people in
+// never loads any of them (docs/performance.md).
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const ldap = require('ldapjs');
+const ldapjsModule = () => require('ldapjs');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { PagedResultsControl } = require('@ldapjs/controls');
+const pagedResultsControl = () => require('@ldapjs/controls').PagedResultsControl;
 import type { Authority, SmbAccount } from './authority';
 import type { Config } from './config';
 import type { Logger } from './log';
@@ -96,7 +101,10 @@ function readOrCreateSecret(file: string, log: Logger): Buffer {
 const digest = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
 export class LdapView {
-  private server: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** the socket's listener: every connection starts in accept() */
+  private listener: net.Server;
+  /** ldapjs' server, made the first time a connection needs it */
+  private ldapjs: any = null; // eslint-disable-line @typescript-eslint/no-explicit-any
   private dir!: Directory;
   private builtGen = -1;
   private builtCfg: Config | null = null;
@@ -120,10 +128,19 @@ export class LdapView {
     this.bindDn = normDn(cfg.sockets.ldap.bind_dn);
     this.rebuild();
     auth.onChange(() => { try { this.rebuild(); } catch (e) { log.error({ err: (e as Error).message }, 'LDAP view rebuild failed'); } });
-    this.server = ldap.createServer({ log: silent, connectionRouter: (c: Socket) => this.accept(c) });
-    this.server.on('error', (e: Error) => log.debug({ ldap: 'error', err: e.message }, 'LDAP connection error'));
-    this.server.on('clientError', (e: Error) => log.debug({ ldap: 'client_error', err: e.message }, 'LDAP client error'));
-    this.routes();
+    this.listener = net.createServer((c) => this.accept(c));
+  }
+
+  /** ldapjs' server with our routes (it never listens: connections are handed to it). */
+  private ldapServer(): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (!this.ldapjs) {
+      const s = ldapjsModule().createServer({ log: silent });
+      s.on('error', (e: Error) => this.log.debug({ ldap: 'error', err: e.message }, 'LDAP connection error'));
+      s.on('clientError', (e: Error) => this.log.debug({ ldap: 'client_error', err: e.message }, 'LDAP client error'));
+      this.ldapjs = s;
+      this.routes();
+    }
+    return this.ldapjs;
   }
 
   // ---- the directory --------------------------------------------------------------
@@ -212,7 +229,7 @@ export class LdapView {
     const ldapjs = () => {
       if (!parser) {
         const ours = new Set(c.listeners('data'));
-        this.server.newConnection(c);
+        this.ldapServer().newConnection(c);
         // ldapjs' own feeder goes: the framer below feeds it whole messages
         for (const l of c.listeners('data')) if (!ours.has(l)) c.removeListener('data', l as (b: Buffer) => void);
         parser = (c as any).parser; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -305,7 +322,7 @@ export class LdapView {
 
   private routes() {
     /* eslint-disable @typescript-eslint/no-explicit-any */
-    const s = this.server;
+    const s = this.ldapjs;
     // RFC 4511 4.1.11: an unknown critical control fails the operation
     const controls = (req: any, res: any, next: any) => {
       for (const ctl of req.controls ?? []) {
@@ -437,7 +454,7 @@ export class LdapView {
     };
     const paged = (req.controls ?? []).find((c: { type: string }) => c.type === PAGED_RESULTS_OID);
     const done = (code: number, msg = '', sent = 0) => {
-      if (paged) res.addControl(new PagedResultsControl({ value: { size: 0, cookie: Buffer.alloc(0) } }));
+      if (paged) res.addControl(new (pagedResultsControl())({ value: { size: 0, cookie: Buffer.alloc(0) } }));
       // smbd sends ~20 searches per login: build the debug line only when it is wanted
       if (this.log.isLevelEnabled('debug')) this.log.debug({ ldap: 'search', conn: st.id, base, scope, filter: filterText(filter), attrs: requested.slice(0, 40), entries: sent, result: code }, 'LDAP search');
       if (msg) res.diagnosticMessage = msg;
@@ -640,15 +657,15 @@ export class LdapView {
 
   async listen(): Promise<void> {
     const s = this.auth.config.sockets.ldap;
-    this.server.server.maxConnections = MAX_CONNECTIONS;
-    await listenUnix(this.server.server, { path: s.path, mode: s.mode, group: s.group });
+    this.listener.maxConnections = MAX_CONNECTIONS;
+    await listenUnix(this.listener, { path: s.path, mode: s.mode, group: s.group });
     this.log.info({ ldap: 'listening', path: s.path, suffix: s.suffix }, 'LDAP view for Samba ready');
   }
 
   close(): Promise<void> {
     return new Promise((resolve) => {
       for (const c of this.conns) c.destroy();
-      try { this.server.close(() => resolve()); } catch { resolve(); }
+      try { this.listener.close(() => resolve()); } catch { resolve(); }
     });
   }
 }
