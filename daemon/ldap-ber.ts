@@ -69,8 +69,12 @@ export function octets(v: string | Buffer, tag = 0x04): Buffer {
   return out;
 }
 
+/** INTEGER and ENUMERATED 0..127, made once: a search answer needs a few per entry. Never written to. */
+const SMALL_INTS = new Map<number, readonly Buffer[]>([0x02, 0x0a].map((tag) => [tag, Array.from({ length: 128 }, (_, n) => Buffer.from([tag, 1, n]))]));
+
 export function integer(n: number, tag = 0x02): Buffer {
   // two's complement, minimal length (message ids and result codes are small and >= 0)
+  if (n >= 0 && n < 128 && Number.isInteger(n)) { const t = SMALL_INTS.get(tag); if (t) return t[n] as Buffer; }
   const out: number[] = [];
   let v = n;
   do { out.unshift(v & 0xff); v = Math.floor(v / 256); } while (v > 0);
@@ -169,15 +173,30 @@ export function checkShape(msg: Buffer): string | null {
   let count = 0;
   while (off < msg.length) {
     while (stack.length && off >= stack[stack.length - 1]) stack.pop();
-    const h = readHeader(msg, off, stack.length ? stack[stack.length - 1] : msg.length);
-    if (!h) throw new BerError('truncated element');
-    const end = off + h.hdr + h.len;
-    if (end > (stack.length ? stack[stack.length - 1] : msg.length)) throw new BerError('element longer than its container');
+    const limit = stack.length ? stack[stack.length - 1] : msg.length;
+    // readHeader's rules, without an object per element (every search is walked here first)
+    if (limit - off < 2) throw new BerError('truncated element');
+    const tag = msg[off];
+    if ((tag & 0x1f) === 0x1f) throw new BerError('multi-byte tags are not used by LDAP');
+    const l0 = msg[off + 1];
+    let hdr = 2;
+    let len = l0;
+    if (l0 >= 0x80) {
+      const n = l0 & 0x7f;
+      if (n === 0) throw new BerError('indefinite lengths are not allowed in LDAP');
+      if (n > 4) throw new BerError('length field too long');
+      if (limit - off < 2 + n) throw new BerError('truncated element');
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + msg[off + 2 + i];
+      hdr = 2 + n;
+    }
+    const end = off + hdr + len;
+    if (end > limit) throw new BerError('element longer than its container');
     if (++count > MAX_BER_ELEMENTS) return `the request has more than ${MAX_BER_ELEMENTS} elements`;
-    if (h.tag & 0x20) {
+    if (tag & 0x20) {
       stack.push(end);
       if (stack.length > MAX_BER_DEPTH) return `the request is nested deeper than ${MAX_BER_DEPTH} levels (filter too deep)`;
-      off += h.hdr;
+      off += hdr;
     } else off = end;
   }
   return null;

@@ -260,7 +260,8 @@ export class LdapView {
           continue;
         }
         if (peek?.op === 0x42) { // unbind (RFC 4511 4.3): no response; the server closes the connection
-          c.end();
+          // (ending an ended socket makes Node build an error with a stack: smbd often closes first)
+          if (!c.writableEnded && !c.destroyed) c.end();
           return;
         }
         if (peek?.op === 0x63) { // searches too (about 30 per SMB login): ldap-search.ts reads them
