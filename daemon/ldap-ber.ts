@@ -147,18 +147,27 @@ interface Header { tag: number; len: number; hdr: number }
 
 /** Read a tag and a definite length at `off`; null when more bytes are needed; throws on non-BER. */
 export function readHeader(b: Buffer, off: number, end = b.length): Header | null {
-  if (end - off < 2) return null;
+  const h: Header = { tag: 0, len: 0, hdr: 0 };
+  return headerInto(b, off, end, h) ? h : null;
+}
+
+/** readHeader() into `h` (no object made: checkShape walks every element of every request); false when truncated. */
+function headerInto(b: Buffer, off: number, end: number, h: Header): boolean {
+  if (end - off < 2) return false;
   const tag = b[off];
   if ((tag & 0x1f) === 0x1f) throw new BerError('multi-byte tags are not used by LDAP');
   const l0 = b[off + 1];
-  if (l0 < 0x80) return { tag, len: l0, hdr: 2 };
+  h.tag = tag;
+  if (l0 < 0x80) { h.len = l0; h.hdr = 2; return true; }
   const n = l0 & 0x7f;
   if (n === 0) throw new BerError('indefinite lengths are not allowed in LDAP');
   if (n > 4) throw new BerError('length field too long');
-  if (end - off < 2 + n) return null;
+  if (end - off < 2 + n) return false;
   let len = 0;
   for (let i = 0; i < n; i++) len = len * 256 + b[off + 2 + i];
-  return { tag, len, hdr: 2 + n };
+  h.len = len;
+  h.hdr = 2 + n;
+  return true;
 }
 
 export class BerError extends Error {}
@@ -169,34 +178,20 @@ export class BerError extends Error {}
  */
 export function checkShape(msg: Buffer): string | null {
   const stack: number[] = [msg.length]; // end offsets of the open constructed elements
+  const h: Header = { tag: 0, len: 0, hdr: 0 }; // one header, read into again for each element
   let off = 0;
   let count = 0;
   while (off < msg.length) {
     while (stack.length && off >= stack[stack.length - 1]) stack.pop();
     const limit = stack.length ? stack[stack.length - 1] : msg.length;
-    // readHeader's rules, without an object per element (every search is walked here first)
-    if (limit - off < 2) throw new BerError('truncated element');
-    const tag = msg[off];
-    if ((tag & 0x1f) === 0x1f) throw new BerError('multi-byte tags are not used by LDAP');
-    const l0 = msg[off + 1];
-    let hdr = 2;
-    let len = l0;
-    if (l0 >= 0x80) {
-      const n = l0 & 0x7f;
-      if (n === 0) throw new BerError('indefinite lengths are not allowed in LDAP');
-      if (n > 4) throw new BerError('length field too long');
-      if (limit - off < 2 + n) throw new BerError('truncated element');
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + msg[off + 2 + i];
-      hdr = 2 + n;
-    }
-    const end = off + hdr + len;
+    if (!headerInto(msg, off, limit, h)) throw new BerError('truncated element');
+    const end = off + h.hdr + h.len;
     if (end > limit) throw new BerError('element longer than its container');
     if (++count > MAX_BER_ELEMENTS) return `the request has more than ${MAX_BER_ELEMENTS} elements`;
-    if (tag & 0x20) {
+    if (h.tag & 0x20) {
       stack.push(end);
       if (stack.length > MAX_BER_DEPTH) return `the request is nested deeper than ${MAX_BER_DEPTH} levels (filter too deep)`;
-      off += hdr;
+      off += h.hdr;
     } else off = end;
   }
   return null;

@@ -46,7 +46,6 @@ export class WorkPool {
   get queued() { return this.waiting.length; }
   /** jobs allowed to run right now */
   get currentLimit() { return this.flooded ? Math.max(1, this.limit - 1) : this.limit; }
-  get isFlooded() { return this.flooded; }
 
   async run<T>(job: () => Promise<T>): Promise<T> {
     this.review();
