@@ -10,6 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tempDir } from './tmp';
 import { needRoot, type Missing } from './env';
+import { pinMountNs, type PinnedNs } from './mntns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join, resolve } from 'node:path';
@@ -231,6 +232,7 @@ async function startSambaOn(o: SambaOptions, port: number): Promise<Samba | 'por
   proc.on('exit', () => { exited = true; });
   // the namespace smbd runs in (unshare has exec'd smbd by the time the port answers)
   let mntNs: string | null = null;
+  let pin: PinnedNs | null = null; // keeps mntNs from naming another namespace later (helpers/mntns.ts)
   const stop = async () => {
     const deadline = Date.now() + 10_000;
     try { process.kill(-pid, 'SIGTERM'); } catch { /* gone */ }
@@ -238,6 +240,7 @@ async function startSambaOn(o: SambaOptions, port: number): Promise<Samba | 'por
     while (runPids(pid, mntNs).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const p of runPids(pid, mntNs)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     while (runPids(pid, mntNs).length) await new Promise((r) => setTimeout(r, 20));
+    pin?.release();
     try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
   };
   for (let i = 0; ; i++) {
@@ -248,7 +251,8 @@ async function startSambaOn(o: SambaOptions, port: number): Promise<Samba | 'por
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  mntNs = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+  pin = pinMountNs(pid);
+  mntNs = pin?.name ?? null;
   if (mntNs === fs.readlinkSync('/proc/self/ns/mnt')) { await stop(); throw new Error('smbd is not in a private mount namespace'); }
   // the port answers: make sure it is our smbd that answers (a test file running beside
   // this one may have started its smbd on the same "free" port a moment earlier)

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { pinMountNs, type PinnedNs } from '../../helpers/mntns';
 
 export const REPO = path.resolve(__dirname, '../../..');
 export const CHROOT_SCRIPT = path.join(__dirname, 'chroot.sh');
@@ -331,13 +332,20 @@ async function startOnce(opts: AfpdOptions, lower: string, port: number): Promis
   };
 
   let ns: string | null = null;
+  let pin: PinnedNs | null = null; // keeps ns from naming another namespace later (helpers/mntns.ts)
+  const pinNs = () => {
+    if (ns !== null) return;
+    const p = pinMountNs(pid);
+    if (p && p.name !== nsInode(process.pid)) { pin = p; ns = p.name; } else p?.release();
+  };
   const keep = opts.keepRunDir || process.env.NASAUTH_KEEP_AFPD === '1';
   let stopped = false;
 
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    const nsNow = ns ?? nsInode(pid);
+    pinNs();
+    const nsNow = ns;
     if (!exited) {
       try {
         process.kill(pid, 'SIGTERM');
@@ -369,6 +377,7 @@ async function startOnce(opts: AfpdOptions, lower: string, port: number): Promis
         await sleep(100);
       }
     }
+    pin?.release();
     if (!keep) fs.rmSync(runDir, { recursive: true, force: true });
   };
 
@@ -402,10 +411,7 @@ async function startOnce(opts: AfpdOptions, lower: string, port: number): Promis
       await stop();
       throw new Error(`afpd exited during start (${exitInfo}); log:\n${log}`);
     }
-    if (ns === null) {
-      const n = nsInode(pid);
-      if (n && n !== nsInode(process.pid)) ns = n;
-    }
+    pinNs();
     if (readLog().includes(want) && (await canConnect(port))) break;
     if (Date.now() > deadline) {
       const log = readLog();
