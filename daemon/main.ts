@@ -80,7 +80,10 @@ export async function main(argv = process.argv.slice(2)) {
   try { await auth.removeEmptyPasswords(); } catch (e) { log.error({ err: (e as Error).message }, 'could not remove empty passwords from the store'); }
   const renderNss = () => {
     if (!auth.config.nss.enabled) return;
-    try { writeNss(auth.config.nss.dir, auth.nssView(), auth.config.accounts.home_base, auth.config.accounts.shell); }
+    try {
+      writeNss(auth.config.nss.dir, auth.nssView(), auth.config.accounts.home_base, auth.config.accounts.shell,
+        (f, err) => log.error({ file: f, err: err.message }, 'could not flush an NSS file to disk (it is in place; the next start writes it again)'));
+    }
     catch (e) { log.error({ err: (e as Error).message }, 'could not render the NSS files'); }
   };
   auth.onChange(renderNss);

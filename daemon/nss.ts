@@ -23,8 +23,14 @@ function gecos(s: string): string {
  */
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
   const all: Array<NssView['accounts'][string]> = [];
-  for (const k in d.accounts) all.push(d.accounts[k]);
-  all.sort((a, b) => a.uid - b.uid);
+  let sorted = true;
+  for (const k in d.accounts) {
+    const a = d.accounts[k];
+    if (all.length && all[all.length - 1].uid > a.uid) sorted = false;
+    all.push(a);
+  }
+  // the store keeps accounts in the order they were made, which is mostly uid order
+  if (!sorted) all.sort((a, b) => a.uid - b.uid);
   const pieces: string[] = [];
   let lines: string[] = [];
   for (const a of all) {
@@ -45,18 +51,23 @@ export function renderGroup(d: NssView): string {
 /**
  * Write a file durably unless it already holds exactly these bytes with mode 0644: a
  * restart, or a store change that touches nothing NSS shows (a lockout, an e-mail), then
- * costs a read instead of a temp file and three fsyncs (docs/performance.md).
+ * costs a read instead of a temp file and two fsyncs (docs/performance.md). The new file
+ * is in place when this returns; its fsyncs run afterwards (`onSynced`; see writeDurable:
+ * the files are rendered from the store, and every start compares them again).
  */
-function writeIfChanged(file: string, data: Buffer) {
+function writeIfChanged(file: string, data: Buffer, onSynced: (err: Error | null) => void) {
   try {
     const st = statSync(file);
     if (st.isFile() && st.size === data.length && (st.mode & 0o777) === 0o644 && readFileSync(file).equals(data)) return;
   } catch { /* missing or unreadable: write it */ }
-  writeDurable(file, data, 0o644, false);
+  writeDurable(file, data, 0o644, false, onSynced);
 }
 
-export function writeNss(dir: string, d: NssView, homeBase: string, shell: string) {
+/** Render the passwd and group files into `dir`; `onSyncError` hears of an fsync that failed after the files were in place. */
+export function writeNss(dir: string, d: NssView, homeBase: string, shell: string, onSyncError: (file: string, err: Error) => void = () => {}) {
   if (mkdirSync(dir, { recursive: true, mode: 0o755 })) chmodSync(dir, 0o755); // readable by every process, whatever the umask
-  writeIfChanged(join(dir, 'passwd'), Buffer.from(renderPasswd(d, homeBase, shell)));
-  writeIfChanged(join(dir, 'group'), Buffer.from(renderGroup(d)));
+  for (const [name, text] of [['passwd', renderPasswd(d, homeBase, shell)], ['group', renderGroup(d)]]) {
+    const file = join(dir, name);
+    writeIfChanged(file, Buffer.from(text), (err) => { if (err) onSyncError(file, err); });
+  }
 }

@@ -140,8 +140,17 @@ export function decodeStore(buf: Buffer, file: string): StoreData {
   return d;
 }
 
-/** Write `data` to `file` durably: temp file, fsync, keep previous, rename, fsync dir. */
-export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev = true): void {
+/**
+ * Write `data` to `file` durably: temp file, fsync, keep previous, rename, fsync dir.
+ *
+ * `onSynced` (files the daemon renders again from the store at every start, i.e. the NSS
+ * files): the temp file is renamed into place at once, so readers see the whole new file
+ * as before, and the two fsyncs (file and folder, about 2-3 ms on the start's path) run on
+ * the thread pool afterwards, `onSynced(err)` when done. A crash in those few ms can leave
+ * the file empty on disk; the next start compares it with the store and writes it again
+ * before it is ready, so nothing is lost that the store does not hold.
+ */
+export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev = true, onSynced?: (err: Error | null) => void): void {
   const dir = join(file, '..');
   const tmp = `${file}.tmp`;
   let fd = -1;
@@ -151,9 +160,11 @@ export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev 
     fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask (NSS files are 0644 under the init script's umask 077)
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = -1;
+    if (!onSynced) {
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+    }
     if (keepPrev && fs.existsSync(file)) {
       // keep the last good copy: hard link, so the live file is never missing
       try { fs.unlinkSync(`${file}.prev.tmp`); } catch { /* none */ }
@@ -161,6 +172,12 @@ export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev 
       fs.renameSync(`${file}.prev.tmp`, `${file}.prev`);
     }
     fs.renameSync(tmp, file);
+    if (onSynced) {
+      const f = fd;
+      fd = -1;
+      syncLater(f, dir, onSynced);
+      return;
+    }
     const dfd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch (e) {
@@ -168,6 +185,19 @@ export function writeDurable(file: string, data: Buffer, mode = 0o600, keepPrev 
     try { fs.unlinkSync(tmp); } catch { /* ignore */ }
     throw new NasauthError('NASAUTH_STORE_IO', `could not write ${file}: ${(e as Error).message}; nothing was changed`);
   }
+}
+
+/** fsync `fd` (then close it) and the folder `dir`, on the thread pool. */
+function syncLater(fd: number, dir: string, done: (err: Error | null) => void) {
+  fs.fsync(fd, (e1) => {
+    fs.close(fd, () => {
+      if (e1) return done(e1);
+      fs.open(dir, 'r', (e2, dfd) => {
+        if (e2) return done(e2);
+        fs.fsync(dfd, (e3) => fs.close(dfd, () => done(e3)));
+      });
+    });
+  });
 }
 
 /** drafts' copy-on-read account views → the plain objects behind them */

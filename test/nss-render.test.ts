@@ -2,7 +2,10 @@
 // a full name that would split the line made safe, and the same text whether there are
 // 3 accounts or several pieces' worth (the renderer joins its lines in pieces of 256).
 import t from 'tap';
-import { renderPasswd, renderGroup } from '../daemon/nss';
+import { renderPasswd, renderGroup, writeNss } from '../daemon/nss';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers/tmp';
 import type { NssView } from '../daemon/authority';
 import { prng } from './fuzz/mutate';
 
@@ -29,9 +32,12 @@ t.test('passwd lines: uid order, a colon or newline in the full name cannot spli
 
 t.test('passwd text is the same as the plain statement of the format, for any number of accounts', async (t) => {
   const rnd = prng(20261130);
-  for (const n of [0, 1, 255, 256, 257, 513, 3000]) {
+  for (const n of [0, 1, 2, 255, 256, 257, 512, 513, 3000, 3001]) {
     const accounts: NssView['accounts'] = Object.create(null);
-    const uids = Array.from({ length: n }, (_, i) => 1000 + i).sort(() => rnd() - 0.5);
+    // shuffled, or in order but for one (the renderer skips its sort when the store's order is uid order already)
+    const uids = Array.from({ length: n }, (_, i) => 1000 + i);
+    if (n % 2) uids.sort(() => rnd() - 0.5);
+    else if (n > 1) [uids[n - 1], uids[n >> 1]] = [uids[n >> 1], uids[n - 1]];
     for (let i = 0; i < n; i++) {
       const name = `u${i}`;
       const full = rnd() < 0.1 ? `Name:${i}\nx` : rnd() < 0.1 ? 'Ünïcode Ñame' : `User ${i}`;
@@ -47,4 +53,27 @@ t.test('group lines: gid order, members joined by commas', async (t) => {
   groups.b = { name: 'b', gid: 2001, members: ['x', 'y'] };
   groups.a = { name: 'a', gid: 2000, members: [] };
   t.equal(renderGroup({ accounts: Object.create(null), groups }), 'a:x:2000:\nb:x:2001:x,y\n');
+});
+
+t.test('writeNss: both files in place and whole when it returns; their fsyncs follow', async (t) => {
+  const dir = join(tempDir('nasauth-nss-'), 'nss');
+  const accounts: NssView['accounts'] = Object.create(null);
+  accounts.amy = { name: 'amy', uid: 1001, gid: 100, full_name: 'Amy Pond' };
+  const groups: NssView['groups'] = Object.create(null);
+  groups.staff = { name: 'staff', gid: 2000, members: ['amy'] };
+  const errors: string[] = [];
+  writeNss(dir, { accounts, groups }, '/shares', '/bin/false', (f, e) => errors.push(`${f}: ${e.message}`));
+  t.equal(readFileSync(join(dir, 'passwd'), 'utf8'), 'amy:x:1001:100:Amy Pond:/shares/amy:/bin/false\n');
+  t.equal(readFileSync(join(dir, 'group'), 'utf8'), 'staff:x:2000:amy\n');
+  t.equal(statSync(join(dir, 'passwd')).mode & 0o777, 0o644);
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(errors, [], 'the fsyncs succeed');
+
+  // a failed fsync is reported (the folder gone before its fsync: the file's own fsync
+  // is already queued, the folder cannot be opened any more)
+  accounts.bob = { name: 'bob', uid: 1002, gid: 100, full_name: '' };
+  writeNss(dir, { accounts, groups }, '/shares', '/bin/false', (f, e) => errors.push(`${f}: ${(e as NodeJS.ErrnoException).code}`));
+  rmSync(dir, { recursive: true });
+  for (let i = 0; i < 100 && !errors.length; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(errors, [`${join(dir, 'passwd')}: ENOENT`], 'the changed file\'s failed fsync is reported; the unchanged group file was not written');
 });
