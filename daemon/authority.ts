@@ -112,6 +112,8 @@ type Proven = { account: Account; cached: boolean } | Decision;
 /** What the NSS files (extrausers passwd and group) hold. */
 export interface NssView {
   accounts: Record<string, Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>>;
+  /** the same accounts as a list in the store's order, when the caller has one */
+  list?: readonly Pick<Account, 'name' | 'uid' | 'gid' | 'full_name'>[];
   groups: Record<string, Pick<Group, 'name' | 'gid' | 'members'>>;
 }
 
@@ -556,9 +558,7 @@ export class Authority {
     // one pass over the accounts for every group (not one filtered copy per group)
     const entries = Object.entries(this.cfg.service_groups);
     const members: string[][] = entries.map(() => []);
-    const accounts = this.store.snapshot.accounts;
-    for (const k in accounts) {
-      const a = accounts[k];
+    for (const a of this.store.accountList()) {
       if (!a.enabled) continue;
       for (let i = 0; i < entries.length; i++) if (this.mayUse(a, entries[i][0])) members[i].push(a.name);
     }
@@ -604,7 +604,7 @@ export class Authority {
   nssView(): NssView {
     const groups: NssView['groups'] = Object.create(null);
     for (const g of this.renderedGroups()) groups[g.name] = { name: g.name, gid: g.gid, members: g.members };
-    return { accounts: this.store.snapshot.accounts, groups };
+    return { accounts: this.store.snapshot.accounts, list: this.store.accountList(), groups };
   }
 
   private accountView(a: Account): AccountView {
@@ -1108,10 +1108,7 @@ export class Authority {
    */
   async removeEmptyPasswords(): Promise<string[]> {
     const hit = (a: Account) => a.verifiers.nt === EMPTY_NT_HASH;
-    const all = this.store.snapshot.accounts;
-    let any = false;
-    for (const k in all) if (hit(all[k])) { any = true; break; }
-    if (!any) return [];
+    if (!this.store.accountList().some(hit)) return [];
     const names = await this.store.mutate((d) => {
       const out: string[] = [];
       for (const a of Object.values(d.accounts)) {

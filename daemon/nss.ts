@@ -22,15 +22,16 @@ function gecos(s: string): string {
  * twice as long here as the lines themselves cost; docs/performance.md).
  */
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
-  const all: Array<NssView['accounts'][string]> = [];
-  let sorted = true;
-  for (const k in d.accounts) {
-    const a = d.accounts[k];
-    if (all.length && all[all.length - 1].uid > a.uid) sorted = false;
-    all.push(a);
+  let all: Array<NssView['accounts'][string]>;
+  if (d.list) all = d.list as typeof all;
+  else {
+    all = [];
+    for (const k in d.accounts) all.push(d.accounts[k]);
   }
   // the store keeps accounts in the order they were made, which is mostly uid order
-  if (!sorted) all.sort((a, b) => a.uid - b.uid);
+  let sorted = true;
+  for (let i = 1; i < all.length && sorted; i++) if (all[i - 1].uid > all[i].uid) sorted = false;
+  if (!sorted) all = [...all].sort((a, b) => a.uid - b.uid);
   const pieces: string[] = [];
   let lines: string[] = [];
   for (const a of all) {

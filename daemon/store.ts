@@ -217,6 +217,8 @@ export class Store {
   readonly file: string;
   private data: StoreData;
   private byUid = new Map<number, string>();
+  /** the accounts in the store's order, made once per change (a for-in over 10 000 keys is 1-2 ms each time) */
+  private list: Account[] = [];
   private count = 0;
   private chain: Promise<unknown> = Promise.resolve();
   onChange: (d: StoreData) => void = () => {};
@@ -254,10 +256,11 @@ export class Store {
 
   private index() {
     this.byUid.clear();
-    let n = 0;
+    const list: Account[] = [];
     const accounts = this.data.accounts;
-    for (const k in accounts) { const a = accounts[k]; this.byUid.set(a.uid, a.name); n++; }
-    this.count = n;
+    for (const k in accounts) { const a = accounts[k]; this.byUid.set(a.uid, a.name); list.push(a); }
+    this.list = list;
+    this.count = list.length;
   }
 
   /** How many accounts, counted when the data changes (health answers it on every poll). */
@@ -270,7 +273,9 @@ export class Store {
     const n = this.byUid.get(uid);
     return n === undefined ? undefined : this.data.accounts[n];
   }
-  accounts(): Account[] { return Object.values(this.data.accounts); }
+  accounts(): Account[] { return this.list.slice(); }
+  /** The accounts in the store's order without a copy: never change the array (or the accounts outside mutate()). */
+  accountList(): readonly Readonly<Account>[] { return this.list; }
   group(name: string): Group | undefined { return this.data.groups[name]; }
   groups(): Group[] { return Object.values(this.data.groups); }
 

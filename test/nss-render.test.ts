@@ -45,6 +45,7 @@ t.test('passwd text is the same as the plain statement of the format, for any nu
     }
     const d = { accounts, groups: Object.create(null) };
     t.equal(renderPasswd(d, '/shares', '/bin/false'), reference(d, '/shares', '/bin/false'), `${n} accounts`);
+    t.equal(renderPasswd({ ...d, list: Object.values(accounts) }, '/shares', '/bin/false'), reference(d, '/shares', '/bin/false'), `${n} accounts, given as a list`);
   }
 });
 
