@@ -3,6 +3,7 @@
 // Started as root with --user (to read the TLS key and bind port 443), it hands both to
 // a new process running as that user and exits (see launch()).
 // Exit codes: 0 clean stop, 2 usage or bad option, 4 cannot listen or drop privileges.
+import '../daemon/start-flags'; // first: Node's own code cache despite NODE_OPTS (see there)
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
