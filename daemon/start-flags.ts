@@ -13,18 +13,29 @@
 // from them: the limits stay (checked by test/start-flags.test.ts: the heap size limit and
 // the young generation's size under allocation are those of the command line) and the
 // built-in modules loaded afterwards use Node's cache again. Only these flags, only when
-// they were given: they are read when the heap is set up and never again.
-import { setFlagsFromString } from 'node:v8';
+// they were given: they are read when the heap is set up and never again. And only in a
+// Node that has such a cache: Debian's armhf node is built without one
+// (process.config node_use_node_code_cache false), where loading node:v8 for this would
+// only cost time (60 ms under qemu-arm).
+import type * as V8 from 'node:v8';
 
 /** V8 flags read only when the heap is set up (default 0: V8 computes the size). */
 export const HEAP_SETUP_FLAGS = ['max-semi-space-size', 'min-semi-space-size', 'max-old-space-size', 'initial-old-space-size', 'max-heap-size', 'initial-heap-size'];
+
+/** Whether this node compiles its own modules from a code cache (false: nothing to gain here). */
+export function hasBuiltinCodeCache(): boolean {
+  return (process.config.variables as unknown as Record<string, unknown>).node_use_node_code_cache !== false;
+}
 
 export function resetHeapSetupFlags(argv: readonly string[] = process.execArgv): string[] {
   // --name=value or --name value, with - or _ (V8 takes both)
   const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0].replace(/_/g, '-')));
   const reset = HEAP_SETUP_FLAGS.filter((f) => given.has(f));
-  for (const f of reset) setFlagsFromString(`--${f}=0`);
+  if (reset.length) {
+    const { setFlagsFromString } = require('node:v8') as typeof V8;
+    for (const f of reset) setFlagsFromString(`--${f}=0`);
+  }
   return reset;
 }
 
-resetHeapSetupFlags();
+if (hasBuiltinCodeCache()) resetHeapSetupFlags();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { ROOT } from './helpers/daemon';
 import { tempDir } from './helpers/tmp';
-import { HEAP_SETUP_FLAGS, resetHeapSetupFlags } from '../daemon/start-flags';
+import { HEAP_SETUP_FLAGS, hasBuiltinCodeCache, resetHeapSetupFlags } from '../daemon/start-flags';
 
 const dir = tempDir('nasauth-start-flags-');
 const flagsJs = join(dir, 'start-flags.js');
@@ -27,7 +27,9 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const fs = require('node:fs');
 const [mode, flagsJs, cacheFile] = process.argv.slice(2);
-if (mode === 'reset') require(flagsJs);
+// (the module resets by itself only in a node built with a code cache for its own
+// modules; called here so that the check does not depend on how node was built)
+if (mode === 'reset') require(flagsJs).resetHeapSetupFlags();
 const src = 'function probe(a, b) { return [a, b].map((x) => x * 2).join(","); } probe(1, 2);';
 let rejected = null;
 if (mode === 'make') fs.writeFileSync(cacheFile, new vm.Script(src).createCachedData());
@@ -51,6 +53,7 @@ t.test('the flags given are the ones set back, in either spelling', async (t) =>
   t.same(resetHeapSetupFlags(['--max-semi-space-size=1', '--max_old_space_size', '256', '--expose-gc', '--stack-size=900']), ['max-semi-space-size', 'max-old-space-size']);
   t.same(resetHeapSetupFlags([]), []);
   t.ok(HEAP_SETUP_FLAGS.every((f) => !f.includes('_')));
+  t.equal(hasBuiltinCodeCache(), (process.config.variables as unknown as Record<string, unknown>).node_use_node_code_cache !== false);
 });
 
 t.test('heap limits kept, default-flag code cache accepted again', async (t) => {
