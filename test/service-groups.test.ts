@@ -65,3 +65,23 @@ t.test('members follow the policy: account changes and a reloaded config', async
   await waitFor('the group file re-rendered after the reload', () => members('nasauth-timemachine') === 'ben');
   t.pass('a reload that changes who may use a service re-renders its group');
 });
+
+t.test('a start writes the NSS files again when the disk lost their last write', async (t) => {
+  // daemon/nss.ts renames a new file into place and fsyncs it afterwards: a crash in
+  // between can leave an empty file; the next start must put the whole file back
+  // before it is ready, as it does for one that differs from the store
+  const d = await startDaemon();
+  t.teardown(() => cleanup(d));
+  await addUser(d, 'nina', 'Correct-horse-9');
+  const passwd = join(d.dir, 'nss', 'passwd');
+  const group = join(d.dir, 'nss', 'group');
+  const want = { passwd: readFileSync(passwd, 'utf8'), group: readFileSync(group, 'utf8') };
+  t.match(want.passwd, /^nina:x:\d+:/m);
+  await d.stop();
+  writeFileSync(passwd, '');
+  writeFileSync(group, want.group.slice(0, 10));
+  const again = await startDaemon({ dir: d.dir });
+  t.teardown(() => again.stop());
+  t.equal(readFileSync(passwd, 'utf8'), want.passwd, 'passwd whole again at ready');
+  t.equal(readFileSync(group, 'utf8'), want.group, 'group whole again at ready');
+});

@@ -179,12 +179,48 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A free loopback port in 13890-13899 (another test may take it first: callers retry). */
+/**
+ * Ports handed out stay reserved for their slapd until cleanup(), across test files: a
+ * test that stops its directory and starts it again on the same ports (reuse) found the
+ * port taken by another file's slapd that had looked while it was down (CI at 398fc98).
+ * A reservation is a file naming the test process; one whose process is gone is free.
+ * Not under TMPDIR: the test run counts what is left there as a test that did not clean up.
+ */
+const RESERVED = fs.existsSync('/dev/shm') ? '/dev/shm/nasauth-test-ports' : '/tmp/nasauth-test-ports';
+const mine = new Set<number>();
+
+export function reservePort(port: number): boolean {
+  if (mine.has(port)) return false;
+  if (fs.mkdirSync(RESERVED, { recursive: true, mode: 0o1777 })) try { fs.chmodSync(RESERVED, 0o1777); } catch { /* another uid made it first */ }
+  const f = join(RESERVED, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(f, String(process.pid), { flag: 'wx' });
+      mine.add(port);
+      return true;
+    } catch { /* reserved: by a live test process? */ }
+    let owner = 0;
+    try { owner = Number(fs.readFileSync(f, 'utf8')); } catch { continue; }
+    if (owner > 0 && !pidGone(owner)) return false;
+    try { fs.unlinkSync(f); } catch { /* another process took it over first */ }
+  }
+  return false;
+}
+
+export function releasePort(port: number | null) {
+  if (port === null || !mine.delete(port)) return;
+  const f = join(RESERVED, String(port));
+  try { if (fs.readFileSync(f, 'utf8') === String(process.pid)) fs.unlinkSync(f); } catch { /* gone */ }
+}
+
+/** A free loopback port in 13890-13899, reserved until releasePort (another test may still take it first: callers retry). */
 export async function freePort(exclude: number[] = []): Promise<number> {
   const start = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
   for (let k = 0; k <= PORT_MAX - PORT_MIN; k++) {
     const p = PORT_MIN + ((start - PORT_MIN + k) % (PORT_MAX - PORT_MIN + 1));
-    if (!exclude.includes(p) && await portFree(p)) return p;
+    if (exclude.includes(p) || !reservePort(p)) continue;
+    if (await portFree(p)) return p;
+    releasePort(p);
   }
   throw new Error(`no free port in ${PORT_MIN}-${PORT_MAX}`);
 }
@@ -283,7 +319,7 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
     }, 20_000, 50).catch((e) => { proc.kill('SIGKILL'); throw e; });
     if (ready === 'exited') {
       lastErr = readLog();
-      if (/bind\(|Address already in use|errno=98/.test(lastErr) && !o.reuse) continue; // a port was taken meanwhile
+      if (/bind\(|Address already in use|errno=98/.test(lastErr) && !o.reuse) { releasePort(ldapPort); releasePort(ldapsPort); continue; } // a port was taken meanwhile
       if (/bind\(|errno=98/.test(lastErr) && o.reuse && attempt < 10) { await new Promise((r) => setTimeout(r, 300)); continue; }
       throw new Error(`slapd did not start:\n${lastErr}`);
     }
@@ -318,7 +354,11 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       bindOk: (name, pw) => spawnSync('ldapwhoami', ['-x', '-H', ldapiUrl, '-D', `uid=${name},${PEOPLE}`, '-w', pw], { encoding: 'utf8', timeout: 10_000 }).status === 0,
       kill: () => gone('SIGKILL'),
       stop: () => gone('SIGTERM'),
-      cleanup: () => { try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ } },
+      cleanup: () => {
+        releasePort(ldapPort);
+        releasePort(ldapsPort);
+        try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+      },
     };
     return s;
   }
