@@ -7,6 +7,15 @@ export interface Previous { value: number; date: string }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x: number) => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
+/**
+ * A ratio as the chart and the report show it: two decimals, or three when two would
+ * read as the goal itself while the verdict says otherwise (1.102 against 1.10: missed).
+ */
+export function ratioText(x: number, limit?: number): string {
+  if (!Number.isFinite(x)) return '—';
+  const s = num(x);
+  return limit !== undefined && x !== limit && s === num(limit) ? x.toFixed(3) : s;
+}
 
 export function renderChart(goals: Goal[], previous: Record<string, Previous>, thisDate: string): string {
   const W = 980;
@@ -43,8 +52,8 @@ export function renderChart(goals: Goal[], previous: Record<string, Previous>, t
       o.push(`<rect x="${barX}" y="${y + 3}" width="${Math.max(1, x(p.value) - barX).toFixed(1)}" height="11" fill="#b8b8b8"><title>previous: ${num(p.value)} (${esc(p.date)})</title></rect>`);
       o.push(`<text x="${(x(p.value) + 4).toFixed(1)}" y="${y + 12}" fill="#777" font-size="10">${num(p.value)}${p.value > maxV ? ' ▸' : ''}</text>`);
     }
-    o.push(`<rect x="${barX}" y="${y + 15}" width="${Math.max(1, x(g.value) - barX).toFixed(1)}" height="13" fill="${g.met ? '#2e8b57' : '#cc4125'}"><title>this run: ${num(g.value)}, goal ≤ ${num(g.limit)}</title></rect>`);
-    o.push(`<text x="${(x(g.value) + 4).toFixed(1)}" y="${y + 26}" font-weight="bold">${num(g.value)}${g.value > maxV ? ' ▸' : ''}</text>`);
+    o.push(`<rect x="${barX}" y="${y + 15}" width="${Math.max(1, x(g.value) - barX).toFixed(1)}" height="13" fill="${g.met ? '#2e8b57' : '#cc4125'}"><title>this run: ${ratioText(g.value, g.limit)}, goal ≤ ${num(g.limit)}</title></rect>`);
+    o.push(`<text x="${(x(g.value) + 4).toFixed(1)}" y="${y + 26}" font-weight="bold">${ratioText(g.value, g.limit)}${g.value > maxV ? ' ▸' : ''}</text>`);
     o.push(`<line x1="${x(g.limit).toFixed(1)}" y1="${y + 1}" x2="${x(g.limit).toFixed(1)}" y2="${y + 31}" stroke="#000" stroke-width="2"/>`);
   });
   o.push('</svg>');

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { renderChart, type Previous } from './chart';
+import { ratioText, renderChart, type Previous } from './chart';
 import { goalsOf, type Goal } from './goals';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -389,7 +389,7 @@ export function renderDoc(figs: FigureResult[], header: RunMeta, previous: Recor
   const r2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
   for (const g of goals) {
     const p = previous[g.key];
-    o.push(`| ${g.key.split('.')[0]}. ${mdCell(g.label)} | ${p ? `${r2(p.value)} (${p.date.slice(0, 10)})` : '—'} | ${r2(g.value)} | ${mdCell(g.goal)} (${r2(g.limit)}${g.unit === 'of goal' ? ' of goal' : '× floor'}) | ${g.met ? 'met' : '**missed**'} |`);
+    o.push(`| ${g.key.split('.')[0]}. ${mdCell(g.label)} | ${p ? `${r2(p.value)} (${p.date.slice(0, 10)})` : '—'} | ${ratioText(g.value, g.limit)} | ${mdCell(g.goal)} (${r2(g.limit)}${g.unit === 'of goal' ? ' of goal' : '× floor'}) | ${g.met ? 'met' : '**missed**'} |`);
   }
   if (!goals.length) o.push('| (no figure with a goal was measured) | | | | |');
   o.push('');
@@ -513,7 +513,7 @@ export async function main(figs: Array<{ id: string; title: string; run: (p: Par
   process.stdout.write(`\nnasauth benchmarks — ${meta.cpu}, ${meta.cores} cores, ${meta.ramGB} GB, Node ${meta.node}, ${meta.date}, ${meta.mode} mode, load ${meta.load}\n\n`);
   process.stdout.write(renderTable(out) + '\n\n');
   const goals = out.flatMap((f) => goalsOf(f));
-  if (goals.length) process.stdout.write(`goals (ratio to the floor; lower is better):\n${goals.map((g) => `  ${g.met ? 'met   ' : 'MISSED'} ${g.value.toFixed(2).padStart(6)} (goal ${g.limit.toFixed(2)})  ${g.label}`).join('\n')}\n\n`);
+  if (goals.length) process.stdout.write(`goals (ratio to the floor; lower is better):\n${goals.map((g) => `  ${g.met ? 'met   ' : 'MISSED'} ${ratioText(g.value, g.limit).padStart(6)} (goal ${g.limit.toFixed(2)})  ${g.label}`).join('\n')}\n\n`);
   process.stdout.write(`report: ${p.doc}\nresults: ${p.results}\ntotal: ${Math.round((Date.now() - t0) / 1000)} s\n`);
   const failed = out.filter((f) => f.status === 'fail');
   killAll();
