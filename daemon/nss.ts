@@ -22,12 +22,7 @@ function gecos(s: string): string {
  * twice as long here as the lines themselves cost; docs/performance.md).
  */
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
-  let all: Array<NssView['accounts'][string]>;
-  if (d.list) all = d.list as typeof all;
-  else {
-    all = [];
-    for (const k in d.accounts) all.push(d.accounts[k]);
-  }
+  let all: readonly NssView['accounts'][string][] = d.list ?? Object.values(d.accounts);
   // the store keeps accounts in the order they were made, which is mostly uid order
   let sorted = true;
   for (let i = 1; i < all.length && sorted; i++) if (all[i - 1].uid > all[i].uid) sorted = false;

@@ -321,6 +321,7 @@ export async function startSlapd(o: SlapdOptions = {}): Promise<Slapd> {
       lastErr = readLog();
       if (/bind\(|Address already in use|errno=98/.test(lastErr) && !o.reuse) { releasePort(ldapPort); releasePort(ldapsPort); continue; } // a port was taken meanwhile
       if (/bind\(|errno=98/.test(lastErr) && o.reuse && attempt < 10) { await new Promise((r) => setTimeout(r, 300)); continue; }
+      if (!o.reuse) { releasePort(ldapPort); releasePort(ldapsPort); }
       throw new Error(`slapd did not start:\n${lastErr}`);
     }
     const pid = proc.pid!;
