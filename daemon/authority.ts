@@ -118,6 +118,14 @@ export interface NssView {
 }
 
 /** The one place an account's verifier kind is named for people (admin view, doctor, status). */
+/** The accounts in name order (UTF-16 code units, as Array#sort orders strings): the list itself when it is in that order already. */
+export function byName(list: readonly Account[]): readonly Account[] {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i - 1].name > list[i].name) return [...list].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  }
+  return list;
+}
+
 function verifierKind(v: Account['verifiers']): string {
   return v.scrypt ? 'scrypt' : v.legacy ? `legacy:${identify(v.legacy) ?? 'unknown'}` : v.nt ? 'nt-only' : 'none';
 }
@@ -555,14 +563,19 @@ export class Authority {
 
   /** The groups nasauth renders per service: members are the accounts that may use it. */
   serviceGroups(): RenderedGroup[] {
-    // one pass over the accounts for every group (not one filtered copy per group)
+    // One pass over the accounts for every group, in name order so that each group's
+    // members come out sorted (one sort of the accounts, skipped when the store's order is
+    // name order already, instead of one sort per group). The test per account is
+    // mayUse's, with each group's roles looked up once: at 10k accounts the start spent
+    // 4 ms here, 15 ms when names were not made in order (docs/performance.md).
     const entries = Object.entries(this.cfg.service_groups);
     const members: string[][] = entries.map(() => []);
-    for (const a of this.store.accountList()) {
+    const roles = entries.map(([service]) => this.cfg.services[service]?.roles ?? []);
+    for (const a of byName(this.store.accountList())) {
       if (!a.enabled) continue;
-      for (let i = 0; i < entries.length; i++) if (this.mayUse(a, entries[i][0])) members[i].push(a.name);
+      for (let i = 0; i < entries.length; i++) if (roles[i].includes(a.role) && a.services.includes(entries[i][0])) members[i].push(a.name);
     }
-    return entries.map(([service, g], i) => ({ name: g.name, gid: g.gid, service, members: members[i].sort() }));
+    return entries.map(([service, g], i) => ({ name: g.name, gid: g.gid, service, members: members[i] }));
   }
 
   /** NAS groups and service groups together; a NAS group that takes a service group's name or gid is left out (and logged). */

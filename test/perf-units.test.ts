@@ -11,12 +11,17 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { AuthCache, CacheMac } from '../daemon/cache';
 import { canonicalBytes, hmac } from '../daemon/password';
-import { profileOf, type Decision } from '../daemon/authority';
+import { Authority, byName, profileOf, type Decision } from '../daemon/authority';
 import { decisionBody, decisionJson } from '../daemon/query-socket';
 import { auditLogger, isoTime, makeLogger, writeAudit, type AuditFields } from '../daemon/log';
 import { declaredLength } from '../daemon/http-util';
 import { jsonString } from '../daemon/json-text';
-import type { Account } from '../daemon/store';
+import { Store, encodeStore, emptyStore, type Account } from '../daemon/store';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { loadConfig } from '../daemon/config';
+import { prng } from './fuzz/mutate';
+import { testConfig } from './helpers/daemon';
 import { ROOT, authenticate, cleanup, startDaemon } from './helpers/daemon';
 import { waitForMatch } from './helpers/wait';
 import { loopNice } from '../daemon/loop-priority';
@@ -187,4 +192,41 @@ t.test('the event loop runs above the thread pool (loop-priority.ts), as root', 
   t.ok(tids.filter((x) => x !== String(d.pid)).every((x) => niceOf(x) === 0), 'every other thread (the pool, V8\'s) keeps nice 0');
   const r = await authenticate(d, 'nobody', 'Wrong-pass-1', 'dashboard');
   t.equal(r.body.reason, 'bad_credentials', 'and it answers (a slow hash ran on the pool)');
+});
+
+t.test('serviceGroups: one pass in name order gives what one filtered, sorted copy per group gave', async (t) => {
+  const names = ['alice', 'Bob', 'bob', 'zoë', 'émile', 'a', 'ab', 'a-b', 'a_b', 'z9', 'Z10', '_x', 'ä', 'ａ'];
+  for (const seed of [1, 2, 3, 42, 99]) {
+    const r = prng(seed);
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
+    const dir = mkdtempSync(join(tmpdir(), 'nasauth-sg-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'nasauth.yaml');
+    // three service groups, one of them for a service only admins may use
+    writeFileSync(file, stringify(testConfig(dir, { nss: { enabled: false }, service_groups: { smb: { name: 'g-smb', gid: 60530 }, timemachine: { name: 'g-tm', gid: 60531 }, ssh: { name: 'g-ssh', gid: 60532 } } })));
+    const cfg = loadConfig(file);
+    const d = emptyStore();
+    const n = 50 + Math.floor(r() * 300);
+    for (let i = 0; i < n; i++) {
+      const name = `${pick(names)}${Math.floor(r() * 1000)}`.toLowerCase();
+      if (d.accounts[name]) continue;
+      const services = ['smb', 'timemachine', 'afp', 'dashboard', 'ssh'].filter(() => r() < 0.6);
+      d.accounts[name] = {
+        name, uid: 2000 + i, gid: 100, rid: 2000 + i, role: r() < 0.2 ? 'admin' : 'user', email: null, full_name: '', enabled: r() < 0.85,
+        services, groups: [], verifiers: {}, must_change_password: false, password_changed_at: null, lockout_until: null, created_at: 0, version: 1,
+      };
+    }
+    mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(cfg.state_dir, 'store.json'), encodeStore(d), { mode: 0o600 });
+    const { store } = Store.open(cfg.state_dir);
+    const auth = new Authority(cfg, store, pino({ level: 'silent' }) as never);
+    // what serviceGroups did before: a filtered copy per group, each sorted
+    const mayUse = (a: Account, s: string) => a.enabled && a.services.includes(s) && (cfg.services[s]?.roles.includes(a.role) ?? false);
+    const want = Object.entries(cfg.service_groups).map(([service, g]) => ({ name: g.name, gid: g.gid, service, members: store.accounts().filter((a) => mayUse(a, service)).map((a) => a.name).sort() }));
+    t.same(auth.serviceGroups(), want, `seed ${seed}: ${Object.keys(d.accounts).length} accounts in random order`);
+  }
+  const list = [{ name: 'b' }, { name: 'a' }, { name: 'B' }, { name: 'ä' }] as Account[];
+  t.same(byName(list).map((a) => a.name), list.map((a) => a.name).sort(), 'byName sorts as Array#sort sorts strings');
+  const sorted = [...list].sort((x, y) => (x.name < y.name ? -1 : 1));
+  t.equal(byName(sorted), sorted, 'a list in name order is returned as it is');
 });
