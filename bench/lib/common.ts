@@ -308,6 +308,14 @@ export function rssKB(pid: number): number {
   } catch { return 0; }
 }
 
+/** The file-backed part of RSS (RssFile: mapped code and data files, e.g. node's own code pages), KB. */
+export function rssFileKB(pid: number): number {
+  try {
+    const m = /^RssFile:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU pinning prefix: the server on CPU 0, the load generator on CPU 1. */

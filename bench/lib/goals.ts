@@ -61,14 +61,17 @@ function goals4(data: { ldapMs?: number[]; tdbMs?: number[] }): Goal[] {
   return goal('4.smb', 'SMB login via the LDAP view (floor: the same smbd with tdbsam)', median(data.ldapMs) / median(data.tdbMs), 1.1, '≤ 1.1×');
 }
 
-function goals5(data: { idle?: Record<string, number[]>; floorIdle?: number[]; rss?: Record<string, number> }): Goal[] {
+function goals5(data: { idle?: Record<string, number[]>; floorIdle?: number[]; settledMs?: number; rss?: Record<string, number> }): Goal[] {
   const out: Goal[] = [];
   if (data.idle && data.floorIdle?.length) {
     const floor = median(data.floorIdle);
     const k1 = median(data.idle['1000'] ?? []);
-    out.push(...goal('5.idle', 'idle RSS, 1k accounts (floor: bare node:http idle)', k1 / floor, (floor + 6 * MB) / floor, '≤ floor + 6 MB'));
+    // from 2026-11-30 idle is read once V8 has settled (bench/memory.ts): other keys, so
+    // the chart does not put the new reading beside the old 1 s one as if it were progress
+    const [sfx, when] = data.settledMs ? ['.settled', `, settled (${data.settledMs / 1000} s after ready)`] : ['', ''];
+    out.push(...goal(`5.idle${sfx}`, `idle RSS, 1k accounts${when} (floor: bare node:http idle)`, k1 / floor, (floor + 6 * MB) / floor, '≤ floor + 6 MB'));
     const per = (median(data.idle['10000'] ?? []) - k1) / 9000;
-    out.push(...goal('5.per-account', 'RSS per extra account, 1k → 10k (÷ 1 KB)', per / 1, 1, '≤ 1 KB', 'of goal'));
+    out.push(...goal(`5.per-account${sfx}`, `RSS per extra account, 1k → 10k${when} (÷ 1 KB)`, per / 1, 1, '≤ 1 KB', 'of goal'));
   }
   if (data.rss && Number.isFinite(data.rss.full) && Number.isFinite(data.rss.half)) {
     // growth can be negative (a GC in the second half): shown as 0
