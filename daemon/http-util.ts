@@ -45,31 +45,38 @@ export function declaredLength(req: IncomingMessage): number {
 }
 
 export function readJson(req: IncomingMessage, limit = MAX_BODY): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    // Any content type is read as JSON (curl -d sends a form type; nothing else is accepted anyway).
-    const declared = declaredLength(req);
-    if (declared > limit) { reject(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); req.resume(); return; }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > limit) { failed = true; chunks.length = 0; reject(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); return; }
-      chunks.push(c);
-    });
-    req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
-    req.on('end', () => {
-      if (failed) return;
-      const buf = Buffer.concat(chunks);
-      let text: string;
-      try { text = utf8.decode(buf); } catch { buf.fill(0); return reject(new HttpError(400, 'bad_request', 'the body is not valid UTF-8')); }
-      buf.fill(0);
-      let v: unknown;
-      try { v = JSON.parse(text); } catch { return reject(new HttpError(400, 'bad_request', 'the body is not valid JSON')); }
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) return reject(new HttpError(400, 'bad_request', 'the body must be a JSON object'));
-      resolve(v as Record<string, unknown>);
-    });
+  return new Promise((resolve, reject) => readJsonThen(req, limit, (e, body) => (e ? reject(e) : resolve(body!))));
+}
+
+/**
+ * readJson without a promise: `done` hears once, with the body or the error, in the turn
+ * the request's last bytes arrived (the query socket's cache hits are answered in that
+ * turn, as node:http's own floor answers; docs/performance.md, figure 1).
+ */
+export function readJsonThen(req: IncomingMessage, limit: number, done: (e: Error | null, body?: Record<string, unknown>) => void): void {
+  // Any content type is read as JSON (curl -d sends a form type; nothing else is accepted anyway).
+  const declared = declaredLength(req);
+  if (declared > limit) { done(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); req.resume(); return; }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let failed = false;
+  req.on('data', (c: Buffer) => {
+    if (failed) return;
+    size += c.length;
+    if (size > limit) { failed = true; chunks.length = 0; done(new HttpError(413, 'bad_request', `the body is larger than ${limit} bytes`)); return; }
+    chunks.push(c);
+  });
+  req.on('error', (e) => { if (!failed) { failed = true; done(e); } });
+  req.on('end', () => {
+    if (failed) return;
+    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    let text: string;
+    try { text = utf8.decode(buf); } catch { buf.fill(0); return done(new HttpError(400, 'bad_request', 'the body is not valid UTF-8')); }
+    buf.fill(0);
+    let v: unknown;
+    try { v = JSON.parse(text); } catch { return done(new HttpError(400, 'bad_request', 'the body is not valid JSON')); }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return done(new HttpError(400, 'bad_request', 'the body must be a JSON object'));
+    done(null, v as Record<string, unknown>);
   });
 }
 
