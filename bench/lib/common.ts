@@ -381,7 +381,7 @@ export function renderDoc(figs: FigureResult[], header: RunMeta, previous: Recor
   o.push(`| load average at start (1/5/15 min) | ${header.load} |`);
   o.push(`| parameters | ${header.params} |`);
   const other = figs.filter((f) => f.meta && f.meta.date !== header.date);
-  if (other.length) o.push(`| note | figures ${other.map((f) => f.id).join(', ')} come from another run (their date is in their section) |`);
+  if (other.length) o.push(`| note | ${other.length === 1 ? `figure ${other[0].id} comes` : `figures ${other.map((f) => f.id).join(', ')} come`} from another run (${other.length === 1 ? 'its date is in its section' : 'their date is in their section'}) |`);
   o.push('');
   o.push('Every timed answer is checked (status, reason, and for cache hits `cached: true` and the right user); a figure that timed a wrong answer is marked FAILED and its numbers are not to be trusted. Latencies are per request, from the client\'s write to the complete reply. "median" and "p99" are the medians over repetitions of each repetition\'s median and 99th percentile; "noise" is min–max over repetitions. The load average above says how busy the machine was with other work at the start.');
   o.push('');
