@@ -33,26 +33,26 @@ export async function figure5(p: Params): Promise<FigureResult> {
   const stores = Object.fromEntries(sizes.map((n) => [n, buildStore({ users: n ? BENCH_USERS : [], filler: n ? n - BENCH_USERS.length : 0, scrypt: DEVICE_SCRYPT })]));
   for (let rep = 0; rep < p.reps; rep++) {
     // the floor and the three sizes are started one after another and stay up until each
-    // has been idle SETTLED_MS (idle processes do not disturb each other's RSS)
-    const up: Array<{ n: number | null; pid: number; rss(): number; stop(): Promise<void>; at: number }> = [];
+    // has been idle settledMs (idle processes do not disturb each other's RSS)
+    const up: Array<{ n: number | null; server: { pid: number; rss(): number; stop(): Promise<void> }; at: number }> = [];
     try {
       const f = await startFloor('http');
-      up.push({ n: null, pid: f.pid, rss: () => f.rss(), stop: () => f.stop(), at: Date.now() });
+      up.push({ n: null, server: f, at: Date.now() });
       await sleep(SETTLE_MS);
       floorIdle1s.push(f.rss());
       for (const n of sizes) {
         const d = await startDaemon({ store: stores[n], logLevel: p.logLevel });
-        up.push({ n, pid: d.pid, rss: () => d.rss(), stop: () => d.stop(), at: Date.now() });
+        up.push({ n, server: d, at: Date.now() });
         await sleep(SETTLE_MS);
         idle1s[n].push(d.rss());
       }
       for (const u of up) {
         await sleep(Math.max(0, u.at + settledMs - Date.now()));
-        if (u.n === null) floorIdle.push(u.rss());
-        else { idle[u.n].push(u.rss()); idleFile[u.n].push(rssFileKB(u.pid)); }
+        if (u.n === null) floorIdle.push(u.server.rss());
+        else { idle[u.n].push(u.server.rss()); idleFile[u.n].push(rssFileKB(u.server.pid)); }
       }
     } finally {
-      for (const u of up) await u.stop();
+      for (const u of up) await u.server.stop();
     }
   }
 

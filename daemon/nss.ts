@@ -6,7 +6,7 @@
 // the LDAP view serves too. The group file also holds the service groups the authority
 // renders (smb.conf admits shares through them), from Authority.nssView().
 import type { NssView } from './authority';
-import { writeDurable } from './store';
+import { inOrder, writeDurable } from './store';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -22,11 +22,8 @@ function gecos(s: string): string {
  * twice as long here as the lines themselves cost; docs/performance.md).
  */
 export function renderPasswd(d: NssView, homeBase: string, shell: string): string {
-  let all: readonly NssView['accounts'][string][] = d.list ?? Object.values(d.accounts);
   // the store keeps accounts in the order they were made, which is mostly uid order
-  let sorted = true;
-  for (let i = 1; i < all.length && sorted; i++) if (all[i - 1].uid > all[i].uid) sorted = false;
-  if (!sorted) all = [...all].sort((a, b) => a.uid - b.uid);
+  const all = inOrder(d.list ?? Object.values(d.accounts), (a, b) => a.uid - b.uid);
   const pieces: string[] = [];
   let lines: string[] = [];
   for (const a of all) {

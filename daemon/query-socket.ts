@@ -52,6 +52,11 @@ export function decisionJson(d: Decision): string {
   return `{"decision":${d.reason === 'ok' ? '"allow"' : '"deny"'},"reason":${jsonString(d.reason)},"code":${REASONS[d.reason].code},"message":${jsonString(d.message)}${retry}${user},"cached":${d.cached ?? false}}`;
 }
 
+/** Who is asking, as the caller names it (for the audit line); 'query' when it does not. */
+function sourceOf(b: Record<string, unknown>): string {
+  return str(b, 'source', { optional: true, max: 128 }) || 'query';
+}
+
 function sendDecision(res: ServerResponse, d: Decision) {
   const status = d.reason === 'busy' || d.reason === 'unavailable' ? 503 : 200;
   if (d.retry_after !== undefined) res.setHeader('retry-after', String(d.retry_after));
@@ -104,7 +109,7 @@ export class QuerySocket {
       try {
         only(b!, ['user', 'password', 'service', 'source']);
         pw = Buffer.from(str(b!, 'password'), 'utf8');
-        const d = this.auth.authenticateNow({ user: str(b!, 'user', { max: 256 }), password: pw, service: str(b!, 'service', { max: 64 }), source: str(b!, 'source', { optional: true, max: 128 }) || 'query', channel: 'query' });
+        const d = this.auth.authenticateNow({ user: str(b!, 'user', { max: 256 }), password: pw, service: str(b!, 'service', { max: 64 }), source: sourceOf(b!), channel: 'query' });
         if (d instanceof Promise) {
           const held = pw;
           pw = null; // zeroed once the slow path is done with it, as before
@@ -120,7 +125,6 @@ export class QuerySocket {
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = (req.url ?? '/').split('?')[0];
-    const source = (b: Record<string, unknown>) => str(b, 'source', { optional: true, max: 128 }) || 'query';
     const route = `${req.method} ${url}`;
     switch (route) {
       case 'GET /v1/health':
@@ -135,14 +139,14 @@ export class QuerySocket {
       case 'POST /v1/authorize': {
         const b = await readJson(req);
         only(b, ['user', 'service', 'source']);
-        return sendDecision(res, this.auth.authorize({ user: str(b, 'user', { max: 256 }), service: str(b, 'service', { max: 64 }), source: source(b), channel: 'query' }));
+        return sendDecision(res, this.auth.authorize({ user: str(b, 'user', { max: 256 }), service: str(b, 'service', { max: 64 }), source: sourceOf(b), channel: 'query' }));
       }
       case 'POST /v1/profile': {
         const b = await readJson(req);
         only(b, ['user', 'password', 'source']);
         const pw = Buffer.from(str(b, 'password'), 'utf8');
         try {
-          return sendDecision(res, await this.auth.profile({ user: str(b, 'user', { max: 256 }), password: pw, service: 'dashboard', source: source(b), channel: 'query' }));
+          return sendDecision(res, await this.auth.profile({ user: str(b, 'user', { max: 256 }), password: pw, service: 'dashboard', source: sourceOf(b), channel: 'query' }));
         } finally { pw.fill(0); }
       }
       case 'POST /v1/password': {
@@ -153,7 +157,7 @@ export class QuerySocket {
         try {
           return sendDecision(res, await this.auth.changePassword({
             user: str(b, 'user', { max: 256 }), password: oldPw, newPassword: newPw,
-            service: str(b, 'service', { optional: true, max: 64 }) || 'dashboard', source: source(b), channel: 'query',
+            service: str(b, 'service', { optional: true, max: 64 }) || 'dashboard', source: sourceOf(b), channel: 'query',
           }));
         } finally { oldPw.fill(0); newPw.fill(0); }
       }
