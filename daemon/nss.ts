@@ -6,7 +6,8 @@
 // the LDAP view serves too. The group file also holds the service groups the authority
 // renders (smb.conf admits shares through them), from Authority.nssView().
 import type { NssView } from './authority';
-import { inOrder, writeDurable } from './store';
+import { writeDurable } from './store';
+import { inOrder } from './order';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 

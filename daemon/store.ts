@@ -200,15 +200,6 @@ function syncLater(fd: number, dir: string, done: (err: Error | null) => void) {
   });
 }
 
-/**
- * `list` itself when it is already in `cmp`'s order, else a sorted copy. The store's list
- * is in the order the accounts were made, which is often the order a caller wants.
- */
-export function inOrder<T>(list: readonly T[], cmp: (a: T, b: T) => number): readonly T[] {
-  for (let i = 1; i < list.length; i++) if (cmp(list[i - 1], list[i]) > 0) return [...list].sort(cmp);
-  return list;
-}
-
 /** drafts' copy-on-read account views → the plain objects behind them */
 const draftTargets = new WeakMap<object, Record<string, Account>>();
 
