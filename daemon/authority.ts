@@ -574,20 +574,29 @@ export class Authority {
     return entries.map(([service, g], i) => ({ name: g.name, gid: g.gid, service, members: members[i] }));
   }
 
+  /**
+   * The NAS groups that take a service group's name or gid (config service_groups): left
+   * out of what is rendered, and logged each time it is rendered and at every start.
+   */
+  clashingGroups(): Set<Group> {
+    const names = new Set<string>();
+    const gids = new Set<number>();
+    for (const g of Object.values(this.cfg.service_groups)) { names.add(g.name); gids.add(g.gid); }
+    const out = new Set<Group>();
+    for (const g of this.store.groups()) {
+      if (!names.has(g.name) && !gids.has(g.gid)) continue;
+      this.log.error({ group: g.name, gid: g.gid }, `NAS group ${g.name} (gid ${g.gid}) clashes with a service group (config service_groups); it is not rendered until renamed or given another gid`);
+      out.add(g);
+    }
+    return out;
+  }
+
   /** NAS groups and service groups together; a NAS group that takes a service group's name or gid is left out (and logged). */
   private renderedGroups(): RenderedGroup[] {
-    const svc = this.serviceGroups();
-    const names = new Set(svc.map((g) => g.name));
-    const gids = new Set(svc.map((g) => g.gid));
+    const clashing = this.clashingGroups();
     const nas: RenderedGroup[] = [];
-    for (const g of this.store.groups()) {
-      if (names.has(g.name) || gids.has(g.gid)) {
-        this.log.error({ group: g.name, gid: g.gid }, `NAS group ${g.name} (gid ${g.gid}) clashes with a service group (config service_groups); it is not rendered until renamed or given another gid`);
-        continue;
-      }
-      nas.push({ name: g.name, gid: g.gid, members: [...g.members], service: null });
-    }
-    return [...nas, ...svc];
+    for (const g of this.store.groups()) if (!clashing.has(g)) nas.push({ name: g.name, gid: g.gid, members: [...g.members], service: null });
+    return [...nas, ...this.serviceGroups()];
   }
 
   private smbDir: SmbDirectory | null = null;
@@ -607,6 +616,17 @@ export class Authority {
   smbAccount(name: string): SmbAccount | undefined {
     const a = this.store.account(name);
     return a ? this.smbAccountOf(a) : undefined;
+  }
+
+  /**
+   * Everything the NSS files are rendered from, as one string: the store's content (its
+   * hash), the config that decides service groups and their members, and the code that
+   * turns them into groups (its source text, so that a build that renders differently
+   * never takes the files of another for its own). NssFiles adds the rest (daemon/nss.ts).
+   */
+  nssInputs(): string {
+    const code = [this.nssView, this.renderedGroups, this.clashingGroups, this.serviceGroups, this.mayUse, byName, inOrder].map(String);
+    return JSON.stringify([this.store.contentSha, this.cfg.service_groups, this.cfg.services, code]);
   }
 
   /** What the NSS files hold: accounts, NAS groups and service groups. */

@@ -3,13 +3,14 @@
 // 4 cannot start a socket, 5 another nasauthd runs on the same state folder.
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { Authority } from './authority';
 import { AdminSocket } from './admin-socket';
 import { loadConfig, type Config } from './config';
 import { deliverOneTimePassword, oneTimePasswordPath, retireOneTimePassword } from './first-start';
 import { AlreadyRunning, lockStateDir, type InstanceLock } from './instance-lock';
 import { logFileOf, makeLogger } from './log';
-import { writeNss } from './nss';
+import { NssFiles } from './nss';
 import { PamSocket } from './pam-socket';
 import { raiseLoopPriority } from './loop-priority';
 import { collectStartupGarbage } from './startup-gc';
@@ -78,11 +79,15 @@ export async function main(argv = process.argv.slice(2)) {
   }
   const auth = new Authority(cfg, store, log);
   try { await auth.removeEmptyPasswords(); } catch (e) { log.error({ err: (e as Error).message }, 'could not remove empty passwords from the store'); }
+  // rendered at a change, and at a start unless the files hold this store already (daemon/nss.ts)
+  const nssFiles = new NssFiles(join(cfg.state_dir, 'nss.stamp'));
   const renderNss = () => {
-    if (!auth.config.nss.enabled) return;
+    const c = auth.config;
+    if (!c.nss.enabled) return;
     try {
-      writeNss(auth.config.nss.dir, auth.nssView(), auth.config.accounts.home_base, auth.config.accounts.shell,
+      const rendered = nssFiles.update(c.nss.dir, auth.nssInputs(), () => auth.nssView(), c.accounts.home_base, c.accounts.shell,
         (f, err) => log.error({ file: f, err: err.message }, 'could not flush an NSS file to disk (it is in place; the next start writes it again)'));
+      if (!rendered) auth.clashingGroups(); // logged as when they are rendered
     }
     catch (e) { log.error({ err: (e as Error).message }, 'could not render the NSS files'); }
   };

@@ -102,6 +102,11 @@ export function encodeStore(d: StoreData): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** The SHA-256 of an encoded store's content, from its header line (what encodeStore wrote; decodeStore checks it). */
+export function contentSha(buf: Buffer): string {
+  return String(JSON.parse(buf.subarray(0, buf.indexOf(0x0a)).toString('utf8')).sha256);
+}
+
 export function decodeStore(buf: Buffer, file: string): StoreData {
   const bad = (why: string): never => {
     throw new NasauthError('NASAUTH_STORE_CORRUPT',
@@ -220,12 +225,14 @@ export class Store {
   /** the accounts in the store's order, made once per change (a for-in over 10 000 keys is 1-2 ms each time) */
   private list: Account[] = [];
   private count = 0;
+  private sha: string;
   private chain: Promise<unknown> = Promise.resolve();
   onChange: (d: StoreData) => void = () => {};
 
-  private constructor(file: string, data: StoreData) {
+  private constructor(file: string, data: StoreData, sha: string) {
     this.file = file;
     this.data = data;
+    this.sha = sha;
     this.index();
   }
 
@@ -246,12 +253,13 @@ export class Store {
         throw new NasauthError('NASAUTH_STORE_CORRUPT', `${file} is missing but ${file}.prev exists: refusing to start with an empty store. Restore the store (copy ${file}.prev to ${file}) or remove ${file}.prev to start afresh.`);
       }
       const d = emptyStore();
-      writeDurable(file, encodeStore(d));
-      return { store: new Store(file, d), created: true };
+      const enc = encodeStore(d);
+      writeDurable(file, enc);
+      return { store: new Store(file, d, contentSha(enc)), created: true };
     }
     const st = fs.statSync(file);
     if ((st.mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
-    return { store: new Store(file, decodeStore(buf, file)), created: false };
+    return { store: new Store(file, decodeStore(buf, file), contentSha(buf)), created: false };
   }
 
   private index() {
@@ -268,6 +276,8 @@ export class Store {
 
   get snapshot(): Readonly<StoreData> { return this.data; }
   get generation(): number { return this.data.generation; }
+  /** The SHA-256 of the store file's content as it is on disk now (its header's): what the data is, in 64 characters. */
+  get contentSha(): string { return this.sha; }
   account(name: string): Account | undefined { return this.data.accounts[name]; }
   accountByUid(uid: number): Account | undefined {
     const n = this.byUid.get(uid);
@@ -310,8 +320,10 @@ export class Store {
       let result: T;
       try { result = fn(draft); } finally { draft.accounts = accounts; }
       draft.generation += 1;
-      writeDurable(this.file, encodeStore(draft));
+      const enc = encodeStore(draft);
+      writeDurable(this.file, enc);
       this.data = draft;
+      this.sha = contentSha(enc);
       this.index();
       try { this.onChange(draft); } catch { /* listeners must not undo a durable change */ }
       return result;

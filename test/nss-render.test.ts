@@ -2,8 +2,8 @@
 // a full name that would split the line made safe, and the same text whether there are
 // 3 accounts or several pieces' worth (the renderer joins its lines in pieces of 256).
 import t from 'tap';
-import { renderPasswd, renderGroup, writeNss } from '../daemon/nss';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { NssFiles, renderPasswd, renderGroup, writeNss } from '../daemon/nss';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/tmp';
 import type { NssView } from '../daemon/authority';
@@ -77,4 +77,51 @@ t.test('writeNss: both files in place and whole when it returns; their fsyncs fo
   rmSync(dir, { recursive: true });
   for (let i = 0; i < 100 && !errors.length; i++) await new Promise((r) => setTimeout(r, 10));
   t.same(errors, [`${join(dir, 'passwd')}: ENOENT`], 'the changed file\'s failed fsync is reported; the unchanged group file was not written');
+});
+
+t.test('NssFiles: renders only when the inputs or the files differ from its stamp', async (t) => {
+  const root = tempDir('nasauth-nss-stamp-');
+  const dir = join(root, 'nss');
+  const stamp = join(root, 'nss.stamp');
+  const accounts: NssView['accounts'] = Object.create(null);
+  accounts.amy = { name: 'amy', uid: 1001, gid: 100, full_name: 'Amy Pond' };
+  const groups: NssView['groups'] = Object.create(null);
+  let views = 0;
+  const view = () => { views++; return { accounts, groups }; };
+  const files = new NssFiles(stamp);
+  const stamped = async () => { for (let i = 0; i < 200 && !existsSync(stamp); i++) await new Promise((r) => setTimeout(r, 5)); return existsSync(stamp); };
+  const update = (f: NssFiles, inputs: string, home = '/shares') => f.update(dir, inputs, view, home, '/bin/false');
+
+  t.equal(update(files, 'store-1'), true, 'first time: rendered');
+  t.ok(await stamped(), 'the stamp is written once both files are on disk');
+  t.equal(statSync(stamp).mode & 0o777, 0o600);
+  const fresh = new NssFiles(stamp); // as at the next start
+  t.equal(update(fresh, 'store-1'), false, 'same inputs, same files: nothing rendered');
+  t.equal(views, 1, 'and the view was not even made');
+
+  t.equal(update(fresh, 'store-2'), true, 'other inputs (another store or config): rendered');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(update(new NssFiles(stamp), 'store-2', '/srv'), true, 'another home base: rendered');
+  t.equal(readFileSync(join(dir, 'passwd'), 'utf8'), 'amy:x:1001:100:Amy Pond:/srv/amy:/bin/false\n');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(update(new NssFiles(stamp), 'store-2', '/srv'), false);
+
+  // the files changed behind its back, each way: the same size, removed, chmod, the stamp damaged
+  const passwd = join(dir, 'passwd');
+  const changes: Array<[string, () => void]> = [
+    ['a file edited (same size)', () => writeFileSync(passwd, readFileSync(passwd, 'utf8').replace('amy:', 'amz:'))],
+    ['a file removed', () => rmSync(join(dir, 'group'))],
+    ['a file chmod', () => chmodSync(passwd, 0o600)],
+    ['the stamp damaged', () => writeFileSync(stamp, '{"digest":')],
+    ['the stamp removed', () => rmSync(stamp)],
+  ];
+  for (const [what, change] of changes) {
+    change();
+    t.equal(update(new NssFiles(stamp), 'store-2', '/srv'), true, `${what}: rendered`);
+    t.equal(readFileSync(passwd, 'utf8'), 'amy:x:1001:100:Amy Pond:/srv/amy:/bin/false\n', `${what}: passwd right again`);
+    t.equal(statSync(passwd).mode & 0o777, 0o644);
+    t.ok(existsSync(join(dir, 'group')), `${what}: group there`);
+    for (let i = 0; i < 200 && update(new NssFiles(stamp), 'store-2', '/srv'); i++) await new Promise((r) => setTimeout(r, 5));
+  }
+  t.equal(update(new NssFiles(stamp), 'store-2', '/srv'), false, 'stamped again after each');
 });

@@ -57,6 +57,7 @@ t.test('the daemon: state, run, NSS and log folders', async (t) => {
     ['state/initial-admin-password', 'file', 0o600, 'the first start\'s one-time password'],
     ['state/ldap-bind.secret', 'file', 0o600, 'smbd\'s bind secret'],
     ['state/nasauthd.lock', 'socket', 0o600, 'the single-instance lock'],
+    ['state/nss.stamp', 'file', 0o600, 'what the NSS files were last rendered from (hashes, inodes): no secret, root only like its folder'],
     ['run', 'dir', 0o755, 'clients must reach the sockets; each socket has its own mode'],
     ['run/query.sock', 'socket', 0o660, 'the web server\'s group (sockets.query.group)'],
     ['run/pam.sock', 'socket', 0o666, 'pam_nasauth.so in any PAM caller, root or not'],

@@ -8,6 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DAEMON, addUser, cleanup, cli, ensureBuilt, startDaemon } from './helpers/daemon';
 import { waitFor } from './helpers/wait';
+import { parse, stringify } from 'yaml';
 
 ensureBuilt();
 
@@ -84,4 +85,29 @@ t.test('a start writes the NSS files again when the disk lost their last write',
   t.teardown(() => again.stop());
   t.equal(readFileSync(passwd, 'utf8'), want.passwd, 'passwd whole again at ready');
   t.equal(readFileSync(group, 'utf8'), want.group, 'group whole again at ready');
+});
+
+t.test('a restart renders the NSS files again when the store or the config changed while it was stopped', async (t) => {
+  // daemon/nss.ts skips the render at a start when a stamp says the files hold what this
+  // store and config render: a store restored from store.json.prev (what its corruption
+  // message tells an admin to do) or an edited config must still reach the files
+  const d = await startDaemon();
+  t.teardown(() => cleanup(d));
+  const passwd = join(d.dir, 'nss', 'passwd');
+  await addUser(d, 'olga', 'Correct-horse-9');
+  await addUser(d, 'pete', 'Correct-horse-9');
+  t.match(readFileSync(passwd, 'utf8'), /^pete:x:/m);
+  await d.stop();
+  const state = join(d.dir, 'state');
+  t.ok(readFileSync(join(state, 'nss.stamp'), 'utf8').length > 0, 'the stamp is there after a run');
+  writeFileSync(join(state, 'store.json'), readFileSync(join(state, 'store.json.prev'))); // before pete
+  let again = await startDaemon({ dir: d.dir });
+  t.match(readFileSync(passwd, 'utf8'), /^olga:x:/m);
+  t.notMatch(readFileSync(passwd, 'utf8'), /^pete:/m, 'the restored store, rendered at ready');
+  await again.stop();
+  const cfg = parse(readFileSync(d.config, 'utf8')) as { accounts?: Record<string, unknown> };
+  writeFileSync(d.config, stringify({ ...cfg, accounts: { ...cfg.accounts, home_base: '/srv/homes' } }));
+  again = await startDaemon({ dir: d.dir });
+  t.teardown(() => again.stop());
+  t.match(readFileSync(passwd, 'utf8'), /^olga:x:\d+:\d+:[^:]*:\/srv\/homes\/olga:/m, 'the new home base, rendered at ready');
 });

@@ -236,7 +236,7 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
         await gone;
         clearTimeout(t);
       }
-      try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+      if (!o.dir) try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
     },
   };
 }
