@@ -244,7 +244,7 @@ export async function startDaemon(o: DaemonOptions): Promise<BenchDaemon> {
 export interface FloorServer { pid: number; sock: string; readyMs: number; rss(): number; stop(): Promise<void> }
 
 /** The floor server (bench/lib/floor.js) on a private socket. */
-export async function startFloor(mode: 'http' | 'pam' | 'http-work' | 'http-store', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[]; store?: StoreData } = {}): Promise<FloorServer> {
+export async function startFloor(mode: 'http' | 'pam' | 'http-work' | 'http-store', o: { prefix?: string[]; node?: string; dir?: string; readyTimeoutMs?: number; nodeArgs?: string[]; env?: Record<string, string>; store?: StoreData } = {}): Promise<FloorServer> {
   const dir = o.dir ?? tmpDir('floor');
   const sock = join(dir, `${mode}-floor.sock`);
   // http-work: its audit log; http-store: the store it reads first (written like the daemon's)
@@ -257,7 +257,7 @@ export async function startFloor(mode: 'http' | 'pam' | 'http-work' | 'http-stor
   }
   const argv = [...(o.prefix ?? []), o.node ?? process.execPath, ...(o.nodeArgs ?? []), FLOOR, mode, sock, ...extra];
   const t0 = process.hrtime.bigint();
-  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawnTracked(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   let exited = false;
   const gone = new Promise<void>((r) => proc.once('exit', () => { exited = true; r(); }));
   const readyMs = mode !== 'pam'

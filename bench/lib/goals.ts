@@ -61,9 +61,16 @@ function goals4(data: { ldapMs?: number[]; tdbMs?: number[] }): Goal[] {
   return goal('4.smb', 'SMB login via the LDAP view (floor: the same smbd with tdbsam)', median(data.ldapMs) / median(data.tdbMs), 1.1, '≤ 1.1×');
 }
 
-function goals5(data: { idle?: Record<string, number[]>; floorIdle?: number[]; settledMs?: number; rss?: Record<string, number> }): Goal[] {
+function goals5(data: { idle?: Record<string, number[]>; floorIdle?: number[]; settledMs?: number; served?: Record<string, number[]>; floorServed?: number[]; rss?: Record<string, number> }): Goal[] {
   const out: Goal[] = [];
-  if (data.idle && data.floorIdle?.length) {
+  // from 2026-11-30 (later) read after the first requests (bench/memory.ts FIRST_REQUESTS): keys of their own
+  if (data.served?.['1000']?.length && data.served['10000']?.length && data.floorServed?.length) {
+    const floor = median(data.floorServed);
+    const k1 = median(data.served['1000']);
+    const when = data.settledMs ? `, settled (${data.settledMs / 1000} s)` : '';
+    out.push(...goal('5.idle.served', `idle RSS after the first requests, 1k accounts${when} (floor: bare node:http, the same requests)`, k1 / floor, (floor + 6 * MB) / floor, '≤ floor + 6 MB'));
+    out.push(...goal('5.per-account.served', `RSS per extra account, 1k → 10k, after the first requests${when} (÷ 1 KB)`, (median(data.served['10000']) - k1) / 9000, 1, '≤ 1 KB', 'of goal'));
+  } else if (data.idle && data.floorIdle?.length) {
     const floor = median(data.floorIdle);
     const k1 = median(data.idle['1000'] ?? []);
     // from 2026-11-30 idle is read once V8 has settled (bench/memory.ts): other keys, so
