@@ -195,8 +195,14 @@ export class Authority {
     return { reason, message: message ?? REASONS[reason].message, ...extra };
   }
 
+  /** reason → service → the two counter keys (cached 0, 1): made once, not per decision (bounded: reasons × services) */
+  private counterKeys = new Map<Reason, Map<string, [string, string]>>();
   private count(reason: Reason, service: string, cached: boolean) {
-    const k = `${reason}|${service}|${cached ? 1 : 0}`;
+    let byService = this.counterKeys.get(reason);
+    if (!byService) this.counterKeys.set(reason, byService = new Map());
+    let keys = byService.get(service);
+    if (!keys) byService.set(service, keys = [`${reason}|${service}|0`, `${reason}|${service}|1`]);
+    const k = keys[cached ? 1 : 0];
     this.counters.set(k, (this.counters.get(k) ?? 0) + 1);
   }
 

@@ -109,31 +109,37 @@ export function sendError(res: ServerResponse, status: number, reason: Reason, m
 
 /**
  * At most `max` connections, and a client holding idle keep-alive connections cannot
- * lock others out: at the cap a new connection closes the one idle longest (no request
- * in progress); only when every connection has a request in progress is the new one
- * closed at once. (server.maxConnections would drop the new one whatever the others do.)
+ * lock others out: at the cap a new connection closes the idle one (no request in
+ * progress) whose last request came longest ago; only when every connection has a
+ * request in progress is the new one closed at once. (server.maxConnections would drop
+ * the new one whatever the others do.)
  */
 export function capConnections(server: Server, max: number, onFull: (what: 'evicted' | 'refused', open: number) => void = () => {}) {
-  const conns = new Map<Socket, { inFlight: number; last: number }>();
+  // per connection: when its latest request came. Whether a request is in progress is
+  // read only when the cap is reached, from node:http's own bookkeeping: the response it
+  // is writing on that socket (`_httpMessage`, set when a response is given the socket and
+  // cleared when it has finished; node:http's API since its first versions, and
+  // test/http-cap.test.ts fails if that ever changes). So a request costs one store, not
+  // a listener and a closure per response (docs/performance.md, figure 1); holding the
+  // response itself until the next request would keep it alive past a collection.
+  const conns = new Map<Socket, { last: number }>();
+  const busy = (s: Socket) => (s as Socket & { _httpMessage?: unknown })._httpMessage != null;
   server.on('connection', (s: Socket) => {
     if (conns.size >= max) {
       let victim: Socket | null = null;
       let oldest = Infinity;
-      for (const [c, st] of conns) if (st.inFlight === 0 && st.last < oldest) { oldest = st.last; victim = c; }
+      for (const [c, st] of conns) if (!busy(c) && st.last < oldest) { oldest = st.last; victim = c; }
       if (!victim) { onFull('refused', conns.size); s.destroy(); return; }
       onFull('evicted', conns.size);
       conns.delete(victim);
       victim.destroy();
     }
-    const st = { inFlight: 0, last: Date.now() };
-    conns.set(s, st);
+    conns.set(s, { last: Date.now() });
     s.on('close', () => conns.delete(s));
   });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage) => {
     const st = conns.get(req.socket);
-    if (!st) return;
-    st.inFlight++;
-    res.on('close', () => { st.inFlight--; st.last = Date.now(); });
+    if (st) st.last = Date.now();
   });
 }
 
