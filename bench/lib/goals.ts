@@ -87,12 +87,15 @@ function goals5(data: { idle?: Record<string, number[]>; floorIdle?: number[]; s
   return out;
 }
 
-function goals6(data: { floor?: number[]; bySize?: Record<string, number[]> }): Goal[] {
+function goals6(data: { floor?: number[]; bySize?: Record<string, number[]>; fresh?: Record<string, number[]> }): Goal[] {
   if (!data.floor?.length || !data.bySize) return [];
   const f = median(data.floor);
+  // from 2026-11-30 (later) the starts are restarts in a kept folder, with first starts as
+  // experiment rows (bench/startup.ts): keys of their own, not drawn beside first starts
+  const [k, what] = data.fresh ? ['6.restart', 'restart'] : ['6.start', 'start'];
   return [
-    ...goal('6.start.1k', 'start to ready, 1k accounts (floor: bare node:http start)', median(data.bySize['1000'] ?? []) / f, 1.5, '≤ 1.5×'),
-    ...goal('6.start.10k', 'start to ready, 10k accounts (floor: bare node:http start)', median(data.bySize['10000'] ?? []) / f, 2, '≤ 2×'),
+    ...goal(`${k}.1k`, `${what} to ready, 1k accounts (floor: bare node:http start)`, median(data.bySize['1000'] ?? []) / f, 1.5, '≤ 1.5×'),
+    ...goal(`${k}.10k`, `${what} to ready, 10k accounts (floor: bare node:http start)`, median(data.bySize['10000'] ?? []) / f, 2, '≤ 2×'),
   ];
 }
 
