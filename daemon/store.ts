@@ -96,14 +96,19 @@ export function emptyStore(): StoreData {
 }
 
 export function encodeStore(d: StoreData): Buffer {
+  return encode(d).bytes;
+}
+
+/** The file's bytes and the SHA-256 of its content (what its header names). */
+function encode(d: StoreData): { bytes: Buffer; sha256: string } {
   const body = Buffer.from(JSON.stringify(d));
   const sha256 = createHash('sha256').update(body).digest('hex');
   const head = Buffer.from(JSON.stringify({ format: FORMAT, schema: STORE_SCHEMA, sha256, length: body.length }) + '\n');
-  return Buffer.concat([head, body]);
+  return { bytes: Buffer.concat([head, body]), sha256 };
 }
 
-/** The SHA-256 of an encoded store's content, from its header line (what encodeStore wrote; decodeStore checks it). */
-export function contentSha(buf: Buffer): string {
+/** The SHA-256 of a store file's content, from its header line (decodeStore checks it against the content). */
+function contentSha(buf: Buffer): string {
   return String(JSON.parse(buf.subarray(0, buf.indexOf(0x0a)).toString('utf8')).sha256);
 }
 
@@ -253,9 +258,9 @@ export class Store {
         throw new NasauthError('NASAUTH_STORE_CORRUPT', `${file} is missing but ${file}.prev exists: refusing to start with an empty store. Restore the store (copy ${file}.prev to ${file}) or remove ${file}.prev to start afresh.`);
       }
       const d = emptyStore();
-      const enc = encodeStore(d);
-      writeDurable(file, enc);
-      return { store: new Store(file, d, contentSha(enc)), created: true };
+      const enc = encode(d);
+      writeDurable(file, enc.bytes);
+      return { store: new Store(file, d, enc.sha256), created: true };
     }
     const st = fs.statSync(file);
     if ((st.mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
@@ -320,10 +325,10 @@ export class Store {
       let result: T;
       try { result = fn(draft); } finally { draft.accounts = accounts; }
       draft.generation += 1;
-      const enc = encodeStore(draft);
-      writeDurable(this.file, enc);
+      const enc = encode(draft);
+      writeDurable(this.file, enc.bytes);
       this.data = draft;
-      this.sha = contentSha(enc);
+      this.sha = enc.sha256;
       this.index();
       try { this.onChange(draft); } catch { /* listeners must not undo a durable change */ }
       return result;
