@@ -138,6 +138,8 @@ export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
+  /** set by main (daemon/loop-priority.ts): moves the hash pool's threads for a flood; their nice value now */
+  floodPriority: (flooded: boolean) => number = () => 0;
   /** the web page's sessions (daemon/sessions.ts), bound to (rid, version) */
   readonly sessions: Sessions;
   /** the system's own users and groups (NSS outside nasauth): names and ids a NAS account must not take */
@@ -161,8 +163,9 @@ export class Authority {
     this.limiter = new RateLimiter(cfg.rate_limit, now);
     this.verifier = new Verifier(cfg.scrypt);
     this.verifier.pool.onFlood = (flooded, limit) => {
-      if (flooded) this.log.warn({ event: 'hash_flood', hashes_at_once: limit }, `most password checks fail and more wait: a flood of wrong passwords; slow checks run ${limit} at a time until it ends, so cache hits keep a core`);
-      else this.log.info({ event: 'hash_flood_over', hashes_at_once: limit }, `the flood of wrong passwords is over: slow checks run ${limit} at a time again`);
+      const nice = this.floodPriority(flooded);
+      if (flooded) this.log.warn({ event: 'hash_flood', hashes_at_once: limit, pool_nice: nice }, `most password checks fail and more wait: a flood of wrong passwords; slow checks run ${limit} at a time${nice ? ` at nice ${nice}` : ''} until it ends, so cache hits keep a core`);
+      else this.log.info({ event: 'hash_flood_over', hashes_at_once: limit, pool_nice: nice }, `the flood of wrong passwords is over: slow checks run ${limit} at a time again${nice ? '' : ', at the ordinary priority'}`);
     };
     this.sessions = new Sessions(cfg.sessions, now);
     const prev = store.onChange;

@@ -54,7 +54,7 @@ export async function main(argv = process.argv.slice(2)) {
   if (args['check-config']) { process.stdout.write(`${file ?? '(embedded default)'}: ok\n`); return; }
 
   // before anything uses the thread pool (the log file is opened on it): see loop-priority.ts
-  const loopNice = await raiseLoopPriority().catch(() => 0);
+  const priorities = await raiseLoopPriority().catch(() => null);
   const log = makeLogger(cfg.log.level, cfg.log.file, undefined, cfg.log);
   let store: Store;
   let created: boolean;
@@ -78,6 +78,7 @@ export async function main(argv = process.argv.slice(2)) {
     die(3, (e as Error).message);
   }
   const auth = new Authority(cfg, store, log);
+  if (priorities) auth.floodPriority = priorities.floodPool;
   try { await auth.removeEmptyPasswords(); } catch (e) { log.error({ err: (e as Error).message }, 'could not remove empty passwords from the store'); }
   // rendered at a change, and at a start unless the files hold this store already (daemon/nss.ts)
   const nssFiles = new NssFiles(join(cfg.state_dir, 'nss.stamp'));
@@ -204,7 +205,7 @@ export async function main(argv = process.argv.slice(2)) {
   // start the inspector instead; a test caught the window on a loaded machine)
   // started through nasauthd-start.js (daemon/start.ts): whether a V8 code cache was used
   const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('nasauth.codeCache')] as string | undefined;
-  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: loopNice, ...(codeCache ? { code_cache: codeCache } : {}) }, 'ready');
+  log.info({ event: 'ready', version: VERSION, pid: process.pid, accounts: store.accountCount, sockets: socketPaths, loop_nice: priorities?.loop ?? 0, pool_threads: priorities?.pool.length ?? 0, ...(codeCache ? { code_cache: codeCache } : {}) }, 'ready');
   log.flush(); // the init script waits for this line; do not leave it in the buffer
   (process as NodeJS.EventEmitter).emit('nasauth:ready'); // nasauthd-start.js writes the code cache now
   // shed what loading left behind, a moment after the ready line: a client that connects

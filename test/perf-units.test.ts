@@ -24,7 +24,7 @@ import { prng } from './fuzz/mutate';
 import { testConfig } from './helpers/daemon';
 import { ROOT, authenticate, cleanup, startDaemon } from './helpers/daemon';
 import { waitForMatch } from './helpers/wait';
-import { loopNice } from '../daemon/loop-priority';
+import { floodPoolNice, loopNice, poolSize, poolThreads } from '../daemon/loop-priority';
 
 const PASSWORDS: Array<[string, Buffer]> = [
   ['ascii', Buffer.from('Correct-horse-1')],
@@ -192,6 +192,56 @@ t.test('the event loop runs above the thread pool (loop-priority.ts), as root', 
   t.ok(tids.filter((x) => x !== String(d.pid)).every((x) => niceOf(x) === 0), 'every other thread (the pool, V8\'s) keeps nice 0');
   const r = await authenticate(d, 'nobody', 'Wrong-pass-1', 'dashboard');
   t.equal(r.body.reason, 'bad_credentials', 'and it answers (a slow hash ran on the pool)');
+});
+
+t.test('the pool\'s threads are found by the job that starts it (loop-priority.ts)', async (t) => {
+  t.equal(floodPoolNice({}), 19, 'during a flood: the lowest priority');
+  t.equal(floodPoolNice({ NASAUTH_FLOOD_POOL_NICE: '0' }), 0, 'turned off');
+  t.equal(floodPoolNice({ NASAUTH_FLOOD_POOL_NICE: '10' }), 10);
+  for (const bad of ['-1', '20', 'x', '']) t.equal(floodPoolNice({ NASAUTH_FLOOD_POOL_NICE: bad }), 19, `ignored: ${JSON.stringify(bad)}`);
+  t.equal(poolSize({}), 4, 'libuv default');
+  t.equal(poolSize({ UV_THREADPOOL_SIZE: '8' }), 8);
+  t.equal(poolSize({ UV_THREADPOOL_SIZE: '0' }), 1, 'libuv starts at least one');
+  t.equal(poolSize({ UV_THREADPOOL_SIZE: 'x' }), 1, 'atoi: 0, so one');
+  t.equal(poolSize({ UV_THREADPOOL_SIZE: '5000' }), 1024, 'libuv caps it');
+  t.same(poolThreads(['1', '2'], ['1', '2', '7', '8', '9', '10'], 4), [7, 8, 9, 10]);
+  t.same(poolThreads(['1', '2'], ['1', '2', '7', '8', '9'], 4), [], 'not the pool\'s size: another thread, or the pool started earlier');
+  t.same(poolThreads(['1', '2'], ['1', '2'], 4), [], 'nothing new: the pool was already running');
+  t.same(poolThreads(['1'], ['1', '7', '8', '9', '10', '11'], 4), [], 'one thread too many: not trusted');
+});
+
+t.test('during a flood of wrong passwords the pool\'s threads run at nice 19, and go back after it, as root', async (t) => {
+  if (process.getuid?.() !== 0) { t.comment('not root: the daemon keeps the ordinary priority (checked as root)'); return; }
+  const d = await startDaemon({ config: { scrypt: { log_n: 12, max_in_flight: 2, max_queued: 8 }, rate_limit: { tracked_names: 200, tracked_sources: 50 } } });
+  t.teardown(async () => { await d.stop(); cleanup(d); });
+  const ready = await waitForMatch('the ready line', d.logs, /"event":"ready".*"pool_threads":(\d+)/);
+  t.equal(Number(ready[1]), poolSize(), 'the ready line counts the pool\'s threads it found');
+  const stat = (tid: string) => readFileSync(`/proc/${d.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const nice = (tid: string) => Number(stat(tid)[16]);
+  const ticks = (tid: string) => Number(stat(tid)[11]) + Number(stat(tid)[12]);
+  const others = () => readdirSync(`/proc/${d.pid}/task`).filter((x) => x !== String(d.pid));
+  t.ok(others().every((x) => nice(x) === 0), 'before the flood every thread but the event loop\'s has nice 0');
+  const before = new Map(others().map((x) => [x, ticks(x)]));
+  let wave = 0;
+  while (!/"event":"hash_flood"/.test(d.logs()) && wave < 50) {
+    await Promise.all(Array.from({ length: 40 }, (_, i) => authenticate(d, `flood${wave}x${i}`, 'guess-guess', 'smb', `203.0.113.${i + 1}`)));
+    wave++;
+  }
+  t.match(d.logs(), /"event":"hash_flood","hashes_at_once":1,"pool_nice":19/, 'the flood line says the pool runs at nice 19');
+  // keep it flooded while looking
+  const more = Promise.all(Array.from({ length: 40 }, (_, i) => authenticate(d, `more${i}`, 'guess-guess', 'smb', `198.51.100.${i + 1}`)));
+  const low = others().filter((x) => nice(x) === 19);
+  t.equal(low.length, poolSize(), 'the pool\'s threads, and only they, run at nice 19');
+  t.equal(nice(String(d.pid)), -5, 'the event loop keeps nice -5');
+  await more;
+  const spent = (xs: string[]) => xs.reduce((n, x) => n + ticks(x) - (before.get(x) ?? 0), 0);
+  const rest = others().filter((x) => !low.includes(x));
+  t.ok(spent(low) > spent(rest), `the lowered threads are the ones that hashed (CPU ticks: ${spent(low)} lowered, ${spent(rest)} the other threads)`);
+  // the flood is over when the queue has been empty 2 s: the next check says so
+  await new Promise((r) => setTimeout(r, 2200));
+  await authenticate(d, 'after-flood', 'guess-guess', 'smb', '192.0.2.1');
+  await waitForMatch('the flood-over line', d.logs, /"event":"hash_flood_over","hashes_at_once":2,"pool_nice":0/);
+  t.ok(others().every((x) => nice(x) === 0), 'after the flood every thread but the event loop\'s has nice 0 again');
 });
 
 t.test('serviceGroups: one pass in name order gives what one filtered, sorted copy per group gave', async (t) => {

@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { atExit, removeDir, tempDir } from './tmp';
 import { waitForMatch } from './wait';
+import { untapped } from './env';
 import { writeFileSync, existsSync, readFileSync, rmSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -92,12 +93,17 @@ export async function startDaemon(opts: DaemonOpts = {}): Promise<Daemon> {
   let out = '';
   let err = '';
   const script = opts.script ?? DAEMON;
-  const argv = opts.umask === undefined ? [process.execPath, script, '--config', config]
+  const plain = opts.umask === undefined ? [process.execPath, script, '--config', config]
     : ['sh', '-c', `umask ${opts.umask.toString(8).padStart(3, '0')}; exec "$@"`, 'sh', process.execPath, script, '--config', config];
+  // as on the device: tap's loader in NODE_OPTIONS used the thread pool before the daemon
+  // could find the pool's threads (daemon/loop-priority.ts). Same pid: env execs.
+  const [cmd, args] = untapped(plain[0], plain.slice(1));
+  const argv = [cmd, ...args];
   const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const env = { ...process.env, ...opts.env };
   const proc = opts.binds?.length
-    ? spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${opts.binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ')} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    ? spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${opts.binds.map(([a, b]) => `mount --bind ${q(a)} ${q(b)}`).join(' && ')} && exec ${argv.map(q).join(' ')}`], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   proc.stdout!.on('data', (c) => { out += c; });
   proc.stderr!.on('data', (c) => { err += c; });
   // 'close', not 'exit': then every line the daemon wrote has been read
