@@ -18,6 +18,11 @@ metric rss_idle_kb=$(rss_of "$DPID")
 QSOCK=$(dlog | grep '"event":"ready"' | tail -n1 | tr ',[]' '\n\n\n' | tr -d '"' | grep 'query.sock$' | head -n1)
 [ -S "$QSOCK" ] || fail "no query socket (from the ready line: '$QSOCK')"
 
+step thread-priority
+# root on the device: the event loop raised, the hash pool's threads found (daemon/loop-priority.ts)
+RL=$(dlog | grep '"event":"ready"' | tail -n1)
+echo "$RL" | grep '"loop_nice":-5,"pool_threads":4' >/dev/null || fail "ready line: $(echo "$RL" | grep -o '"loop_nice":[^,]*,"pool_threads":[^,]*')"
+
 step status
 /etc/init.d/nasauthd status || fail "status rc=$?"
 
