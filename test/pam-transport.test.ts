@@ -81,6 +81,24 @@ if (fileCanRun(needRoot())) {
     });
   }
 
+  t.test('a reply that arrives in pieces is read whole (the module reads more only when it must)', async (t) => {
+    const fake = await fakeServer(dir, 'pieces.sock', (s, data) => {
+      if (data.length < 8) return;
+      // account_disabled: the module shows its message, so the test sees every byte of it
+      const b = encodeReply(2, 0, 'disabled: read from three pieces');
+      // inside the length, inside the header, then the message in two parts
+      s.write(b.subarray(0, 3));
+      setTimeout(() => s.write(b.subarray(3, 7)), 40);
+      setTimeout(() => s.write(b.subarray(7, 20)), 80);
+      setTimeout(() => s.end(b.subarray(20)), 120);
+    });
+    const pamd = stack(fake.path);
+    t.teardown(async () => { await fake.close(); rmrf(pamd); });
+    const r = await pamtester({ pamd, service: 'netatalk', user: 'alice', ops: ['authenticate'], input: ['Any-Password1'] });
+    t.not(r.code, 0, 'refused, as the reply says');
+    t.match(r.out, /disabled: read from three pieces/, 'the whole message, read from four writes');
+  });
+
   t.test('an unknown reason code is PAM_ABORT (the table default), not success', async (t) => {
     const fake = await fakeServer(dir, 'unknown-reason.sock', (s, data) => { if (data.length >= 8) s.end(encodeReply(200, 0, 'from the future')); });
     const pamd = stack(fake.path);
