@@ -52,6 +52,12 @@ export async function floodRun(p: Params, d: BenchDaemon, reps: number): Promise
   const probeJob = { kind: 'paced' as const, socket: d.query, conns: 4, specs: specs(p), rate: p.probeRate, warmupMs: 300, durationMs: p.duration * 1000, expect: HIT };
   try {
     await warm(d.query, BENCH_USERS);
+    // both load generators warm up first, uncounted: a fresh one spends its first seconds
+    // compiling (1.25 s of CPU in its first 3 s probe against 0.19-0.34 s after), and
+    // that landed in the first repetition's quiet and flood phases alike
+    await probe.run({ ...probeJob, durationMs: 1000 });
+    await flooder.run({ kind: 'closed', socket: d.query, conns: p.floodConns, specs: [], flood: true, warmupMs: 0, durationMs: 1000, expect: FLOOD_OK });
+    await sleep(500);
     for (let rep = 0; rep < reps; rep++) {
       add(r.base, await probe.run(probeJob));
       r.rssBefore.push(d.rss());
