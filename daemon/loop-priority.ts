@@ -24,7 +24,7 @@
 // loop, so the pool is only lowered when the loop could be raised. Without the
 // privilege, or elsewhere, nothing is done.
 import { setPriority } from 'node:os';
-import { readdirSync, stat } from 'node:fs';
+import { existsSync, readdirSync, stat } from 'node:fs';
 
 /** CFS weighs nice -5 at three times nice 0. */
 export const LOOP_NICE = -5;
@@ -94,7 +94,10 @@ export async function raiseLoopPriority(nice = loopNice(), env = process.env): P
     floodPool(flooded) {
       const to = flooded ? lowest : 0;
       for (const tid of pool) {
-        try { setPriority(tid, to); } catch { /* a thread of the pool never ends; nothing to do if it did */ }
+        // a thread id is system-wide: only one still ours is moved (the pool's threads
+        // live as long as the process; this is for the day one does not)
+        if (!existsSync(`/proc/self/task/${tid}`)) continue;
+        try { setPriority(tid, to); } catch { /* gone meanwhile: nothing to move */ }
       }
       return pool.length ? to : 0;
     },
