@@ -134,6 +134,9 @@ const PROVE_ROUNDS = 3;
 /** Thrown inside a store change to abort it: the account is not the one the change was for. */
 class Changed extends Error {}
 
+/** the source text of the code that turns a store into NSS groups (Authority.nssInputs): read once */
+let NSS_CODE: string[] | null = null;
+
 export class Authority {
   readonly cache: AuthCache;
   readonly limiter: RateLimiter;
@@ -634,8 +637,8 @@ export class Authority {
    * never takes the files of another for its own). NssFiles adds the rest (daemon/nss.ts).
    */
   nssInputs(): string {
-    const code = [this.nssView, this.renderedGroups, this.clashingGroups, this.serviceGroups, this.mayUse, byName, inOrder].map(String);
-    return JSON.stringify([this.store.contentSha, this.cfg.service_groups, this.cfg.services, code]);
+    NSS_CODE ??= [this.nssView, this.renderedGroups, this.clashingGroups, this.serviceGroups, this.mayUse, byName, inOrder].map(String);
+    return JSON.stringify([this.store.contentSha, this.cfg.service_groups, this.cfg.services, NSS_CODE]);
   }
 
   /** What the NSS files hold: accounts, NAS groups and service groups. */

@@ -107,12 +107,12 @@ function encode(d: StoreData): { bytes: Buffer; sha256: string } {
   return { bytes: Buffer.concat([head, body]), sha256 };
 }
 
-/** The SHA-256 of a store file's content, from its header line (decodeStore checks it against the content). */
-function contentSha(buf: Buffer): string {
-  return String(JSON.parse(buf.subarray(0, buf.indexOf(0x0a)).toString('utf8')).sha256);
+export function decodeStore(buf: Buffer, file: string): StoreData {
+  return decode(buf, file).data;
 }
 
-export function decodeStore(buf: Buffer, file: string): StoreData {
+/** The data and the SHA-256 of the file's content (checked against its header). */
+function decode(buf: Buffer, file: string): { data: StoreData; sha256: string } {
   const bad = (why: string): never => {
     throw new NasauthError('NASAUTH_STORE_CORRUPT',
       `${file}: ${why}. The file was left as it is. The previous good copy is ${file}.prev; ` +
@@ -130,7 +130,8 @@ export function decodeStore(buf: Buffer, file: string): StoreData {
   if (head.schema !== STORE_SCHEMA) bad(`schema ${String(head.schema)} is not supported by this version (expects ${STORE_SCHEMA})`);
   const body = buf.subarray(nl + 1);
   if (body.length !== head.length) bad(`truncated or padded: ${body.length} bytes where the header says ${String(head.length)}`);
-  if (createHash('sha256').update(body).digest('hex') !== head.sha256) bad('checksum mismatch (the content was damaged)');
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  if (sha256 !== head.sha256) bad('checksum mismatch (the content was damaged)');
   let d: StoreData;
   try {
     d = JSON.parse(body.toString('utf8'));
@@ -147,7 +148,7 @@ export function decodeStore(buf: Buffer, file: string): StoreData {
   // saves a copy of 10 000 properties at a start (docs/performance.md).
   Object.setPrototypeOf(d.accounts, null);
   Object.setPrototypeOf(d.groups, null);
-  return d;
+  return { data: d, sha256 };
 }
 
 /**
@@ -264,7 +265,8 @@ export class Store {
     }
     const st = fs.statSync(file);
     if ((st.mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
-    return { store: new Store(file, decodeStore(buf, file), contentSha(buf)), created: false };
+    const dec = decode(buf, file);
+    return { store: new Store(file, dec.data, dec.sha256), created: false };
   }
 
   private index() {
