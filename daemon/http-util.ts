@@ -1,7 +1,8 @@
 // Shared pieces of the two HTTP+JSON surfaces (query socket, admin socket): bounded
 // bodies, strict UTF-8 JSON, and Unix sockets created with the narrowest permissions.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { EventEmitter } from 'node:events';
 import { chmodSync, chownSync, mkdirSync, unlinkSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -69,15 +70,26 @@ export function readJsonThen(req: IncomingMessage, limit: number, done: (e: Erro
   req.on('error', (e) => { if (!failed) { failed = true; done(e); } });
   req.on('end', () => {
     if (failed) return;
-    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    let text: string;
-    try { text = utf8.decode(buf); } catch { buf.fill(0); return done(new HttpError(400, 'bad_request', 'the body is not valid UTF-8')); }
-    buf.fill(0);
-    let v: unknown;
-    try { v = JSON.parse(text); } catch { return done(new HttpError(400, 'bad_request', 'the body is not valid JSON')); }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return done(new HttpError(400, 'bad_request', 'the body must be a JSON object'));
-    done(null, v as Record<string, unknown>);
+    let body: Record<string, unknown>;
+    try { body = parseJsonObject(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)); } catch (e) { return done(e as Error); }
+    done(null, body);
   });
+}
+
+/** A request body as a JSON object, or an HttpError saying why not; the bytes are zeroed either way. */
+export function parseJsonObject(buf: Buffer): Record<string, unknown> {
+  let text: string;
+  try { text = utf8.decode(buf); } catch { buf.fill(0); throw new HttpError(400, 'bad_request', 'the body is not valid UTF-8'); }
+  buf.fill(0);
+  let v: unknown;
+  try { v = JSON.parse(text); } catch { throw new HttpError(400, 'bad_request', 'the body is not valid JSON'); }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** The JSON text of an error answer (sendError's body). */
+export function errorJson(reason: Reason, message: string): string {
+  return JSON.stringify({ error: { reason, code: REASONS[reason].code, message } });
 }
 
 export function str(body: Record<string, unknown>, key: string, opts: { optional?: boolean; max?: number } = {}): string {
@@ -104,7 +116,7 @@ export function sendJsonText(res: ServerResponse, status: number, text: string) 
 
 export function sendError(res: ServerResponse, status: number, reason: Reason, message: string) {
   if (res.headersSent) { res.destroy(); return; }
-  send(res, status, { error: { reason, code: REASONS[reason].code, message } });
+  sendJsonText(res, status, errorJson(reason, message));
 }
 
 /**
@@ -114,16 +126,19 @@ export function sendError(res: ServerResponse, status: number, reason: Reason, m
  * request in progress is the new one closed at once. (server.maxConnections would drop
  * the new one whatever the others do.)
  */
-export function capConnections(server: Server, max: number, onFull: (what: 'evicted' | 'refused', open: number) => void = () => {}) {
+export function capConnections(server: NetServer, max: number, onFull: (what: 'evicted' | 'refused', open: number) => void = () => {},
+  o: { busy?: (s: Socket) => boolean; requests?: EventEmitter } = {}): (s: Socket) => void {
   // per connection: when its latest request came. Whether a request is in progress is
-  // read only when the cap is reached, from node:http's own bookkeeping: the response it
-  // is writing on that socket (`_httpMessage`, set when a response is given the socket and
-  // cleared when it has finished; node:http's API since its first versions, and
-  // test/http-cap.test.ts fails if that ever changes). So a request costs one store, not
-  // a listener and a closure per response (docs/performance.md, figure 1); holding the
-  // response itself until the next request would keep it alive past a collection.
+  // read only when the cap is reached: for node:http, from its own bookkeeping, the
+  // response it is writing on that socket (`_httpMessage`, set when a response is given
+  // the socket and cleared when it has finished; node:http's API since its first
+  // versions, and test/http-cap.test.ts fails if that ever changes); for the query
+  // socket's front (daemon/http-fast.ts), from the front (`o.busy`). So a request costs
+  // one store, not a listener and a closure per response (docs/performance.md, figure
+  // 1); holding the response itself until the next request would keep it alive past a
+  // collection.
   const conns = new Map<Socket, { last: number }>();
-  const busy = (s: Socket) => (s as Socket & { _httpMessage?: unknown })._httpMessage != null;
+  const busy = o.busy ?? ((s: Socket) => (s as Socket & { _httpMessage?: unknown })._httpMessage != null);
   server.on('connection', (s: Socket) => {
     if (conns.size >= max) {
       let victim: Socket | null = null;
@@ -137,10 +152,12 @@ export function capConnections(server: Server, max: number, onFull: (what: 'evic
     conns.set(s, { last: Date.now() });
     s.on('close', () => conns.delete(s));
   });
-  server.on('request', (req: IncomingMessage) => {
-    const st = conns.get(req.socket);
+  const touch = (s: Socket) => {
+    const st = conns.get(s);
     if (st) st.last = Date.now();
-  });
+  };
+  (o.requests ?? server).on('request', (req: IncomingMessage) => touch(req.socket));
+  return touch;
 }
 
 export function hardenServer(server: Server) {

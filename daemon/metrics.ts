@@ -1,7 +1,10 @@
 // Prometheus text exposition of the daemon's counters.
 import type { Authority } from './authority';
 
-export function metricsText(auth: Authority, started: number): string {
+/** The query socket's front (daemon/http-fast.ts), when it has one. */
+export interface FrontCounts { recognised: number; handedOver: number }
+
+export function metricsText(auth: Authority, started: number, front: FrontCounts | null = null): string {
   const lines: string[] = [];
   const put = (name: string, type: string, help: string, samples: Array<[string, number]>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -25,6 +28,10 @@ export function metricsText(auth: Authority, started: number): string {
   put('nasauth_ratelimit_tracked_names', 'gauge', 'Names with recent failures.', [['', auth.limiter.trackedNames]]);
   put('nasauth_ratelimit_tracked_sources', 'gauge', 'Sources with recent failures.', [['', auth.limiter.trackedSources]]);
   put('nasauth_sessions', 'gauge', 'Signed-in sessions of the web page.', [['', auth.sessions.size]]);
+  if (front) {
+    put('nasauth_query_front_requests_total', 'counter', 'Requests on the query socket answered by its front, without node:http (docs/performance.md).', [['', front.recognised]]);
+    put('nasauth_query_front_handovers_total', 'counter', 'Query socket connections handed to node:http: other routes, or requests the front does not recognise.', [['', front.handedOver]]);
+  }
   put('process_resident_memory_bytes', 'gauge', 'Resident memory of the daemon.', [['', process.memoryUsage.rss()]]);
   put('nasauth_uptime_seconds', 'gauge', 'Seconds since the daemon started.', [['', Math.round((Date.now() - started) / 1000)]]);
   return lines.join('\n') + '\n';

@@ -3,7 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Authority, Decision, Profile } from './authority';
 import type { SocketConfig } from './config';
-import { HttpError, MAX_BODY, SERVER_OPTIONS, capConnections, hardenServer, listenUnix, only, readJson, readJsonThen, send, sendError, sendJsonText, str } from './http-util';
+import { HEADERS_TIMEOUT_MS, HttpError, KEEPALIVE_TIMEOUT_MS, MAX_BODY, REQUEST_TIMEOUT_MS, SERVER_OPTIONS, capConnections, errorJson, hardenServer, listenUnix, only, parseJsonObject, readJson, readJsonThen, send, sendError, sendJsonText, str } from './http-util';
+import { FastFront, type FastReply } from './http-fast';
 import { jsonString } from './json-text';
 import { metricsText } from './metrics';
 import { Portal } from './portal';
@@ -57,18 +58,30 @@ function sourceOf(b: Record<string, unknown>): string {
   return str(b, 'source', { optional: true, max: 128 }) || 'query';
 }
 
+const statusOf = (d: Decision) => (d.reason === 'busy' || d.reason === 'unavailable' ? 503 : 200);
+
 function sendDecision(res: ServerResponse, d: Decision) {
-  const status = d.reason === 'busy' || d.reason === 'unavailable' ? 503 : 200;
   if (d.retry_after !== undefined) res.setHeader('retry-after', String(d.retry_after));
-  sendJsonText(res, status, decisionJson(d));
+  sendJsonText(res, statusOf(d), decisionJson(d));
+}
+
+/**
+ * Whether the query socket answers POST /v1/authenticate through its front
+ * (daemon/http-fast.ts). NASAUTH_QUERY_FRONT=0 leaves every request to node:http: for
+ * comparing the two (test/query-front.test.ts, docs/performance.md), not for production.
+ */
+export function queryFrontOn(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NASAUTH_QUERY_FRONT !== '0';
 }
 
 export class QuerySocket {
   private server: Server;
+  /** the query socket's front, which listens and answers the commonest request itself (null: node:http listens) */
+  private front: FastFront | null = null;
   private started = Date.now();
   /** sessions and the users table of the account portal (daemon/portal.ts) */
   readonly portal: Portal;
-  constructor(private auth: Authority, private version: string) {
+  constructor(private auth: Authority, private version: string, front = queryFrontOn()) {
     this.portal = new Portal(auth);
     this.server = createServer(SERVER_OPTIONS, (req, res) => {
       // the commonest request first, without the router's promise (see authenticate)
@@ -76,7 +89,16 @@ export class QuerySocket {
       else this.handle(req, res).catch((e) => this.fail(res, e));
     });
     hardenServer(this.server);
-    capConnections(this.server, QUERY_MAX_CONNECTIONS, (what, open) => this.noteFull(what, open));
+    const onFull = (what: 'evicted' | 'refused', open: number) => this.noteFull(what, open);
+    if (front) {
+      const f = new FastFront(this.server, new Map([['POST /v1/authenticate HTTP/1.1', (body: Buffer, reply: FastReply) => this.fastAuthenticate(body, reply)]]), {
+        maxBody: MAX_BODY, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveMs: KEEPALIVE_TIMEOUT_MS,
+      });
+      // the cap first: a connection it refuses never reaches the front
+      f.onRequest = capConnections(f.server, QUERY_MAX_CONNECTIONS, onFull, { busy: (sock) => f.busy(sock), requests: this.server });
+      f.server.on('connection', (sock) => f.accept(sock));
+      this.front = f;
+    } else capConnections(this.server, QUERY_MAX_CONNECTIONS, onFull);
   }
 
   private full = { evicted: 0, refused: 0, since: 0 };
@@ -96,6 +118,13 @@ export class QuerySocket {
     sendError(res, 500, 'internal_error', 'internal error; see the daemon log');
   }
 
+  /** fail() for an answer through the front. */
+  private failFast(reply: FastReply, e: unknown) {
+    if (e instanceof HttpError) return reply(e.status, errorJson(e.reason, e.message));
+    this.auth.log.error({ err: (e as Error).message }, 'query socket: internal error');
+    reply(500, errorJson('internal_error', 'internal error; see the daemon log'));
+  }
+
   /**
    * POST /v1/authenticate. A cache hit is decided synchronously (authenticateNow), so it is
    * answered in the turn its body arrived, with no promise between request and answer:
@@ -105,22 +134,33 @@ export class QuerySocket {
   private authenticate(req: IncomingMessage, res: ServerResponse) {
     readJsonThen(req, MAX_BODY, (err, b) => {
       if (err) return this.fail(res, err);
-      let pw: Buffer | null = null;
-      try {
-        only(b!, ['user', 'password', 'service', 'source']);
-        pw = Buffer.from(str(b!, 'password'), 'utf8');
-        const d = this.auth.authenticateNow({ user: str(b!, 'user', { max: 256 }), password: pw, service: str(b!, 'service', { max: 64 }), source: sourceOf(b!), channel: 'query' });
-        if (d instanceof Promise) {
-          const held = pw;
-          pw = null; // zeroed once the slow path is done with it, as before
-          d.then((x) => { held.fill(0); sendDecision(res, x); }, (e) => { held.fill(0); this.fail(res, e); }).catch((e) => this.fail(res, e));
-        } else sendDecision(res, d);
-      } catch (e) {
-        this.fail(res, e);
-      } finally {
-        pw?.fill(0);
-      }
+      this.decideAuthenticate(b!, (d) => sendDecision(res, d), (e) => this.fail(res, e));
     });
+  }
+
+  /** authenticate() for a request the front read (daemon/http-fast.ts): the same checks and answers. */
+  private fastAuthenticate(body: Buffer, reply: FastReply) {
+    let b: Record<string, unknown>;
+    try { b = parseJsonObject(body); } catch (e) { return this.failFast(reply, e); }
+    this.decideAuthenticate(b, (d) => reply(statusOf(d), decisionJson(d), d.retry_after), (e) => this.failFast(reply, e));
+  }
+
+  private decideAuthenticate(b: Record<string, unknown>, answer: (d: Decision) => void, fail: (e: unknown) => void) {
+    let pw: Buffer | null = null;
+    try {
+      only(b, ['user', 'password', 'service', 'source']);
+      pw = Buffer.from(str(b, 'password'), 'utf8');
+      const d = this.auth.authenticateNow({ user: str(b, 'user', { max: 256 }), password: pw, service: str(b, 'service', { max: 64 }), source: sourceOf(b), channel: 'query' });
+      if (d instanceof Promise) {
+        const held = pw;
+        pw = null; // zeroed once the slow path is done with it, as before
+        d.then((x) => { held.fill(0); answer(x); }, (e) => { held.fill(0); fail(e); }).catch(fail);
+      } else answer(d);
+    } catch (e) {
+      fail(e);
+    } finally {
+      pw?.fill(0);
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
@@ -130,7 +170,7 @@ export class QuerySocket {
       case 'GET /v1/health':
         return send(res, 200, { status: 'ok', protocol: PROTOCOL_VERSION, version: this.version, accounts: this.auth.storeInfo().accounts, uptime_seconds: Math.round((Date.now() - this.started) / 1000) });
       case 'GET /v1/metrics': {
-        const text = metricsText(this.auth, this.started);
+        const text = metricsText(this.auth, this.started, this.front);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) });
         return res.end(text);
       }
@@ -170,8 +210,9 @@ export class QuerySocket {
     }
   }
 
-  listen(s: SocketConfig) { return listenUnix(this.server, s); }
+  listen(s: SocketConfig) { return listenUnix(this.front?.server ?? this.server, s); }
   close(): Promise<void> {
+    if (this.front) return this.front.close();
     return new Promise((r) => { this.server.close(() => r()); this.server.closeIdleConnections(); });
   }
   get httpServer() { return this.server; }
