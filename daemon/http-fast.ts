@@ -30,10 +30,20 @@
 // headers timeout and request timeout from the first byte of a request, the keep-alive
 // timeout after an answer (and after the connection opened: node:http has none there;
 // the connection cap would close such a connection anyway), one request answered at a
-// time and in order, reading paused while an answer waits and more than a request's
-// worth of bytes is buffered, or while the client does not read its answers. A timeout
-// or a request cut short by the client's end goes to the node:http server's
-// 'clientError' listeners (daemon/http-util.ts hardenServer), as node:http's own do.
+// time and in order, reading paused while an answer waits or while the client does not
+// read its answers. A timeout,
+// a request cut short by the client's end or bytes after a Connection: close request go to
+// the node:http server's 'clientError' listeners (daemon/http-util.ts hardenServer), as
+// node:http's own do.
+//
+// One difference is deliberate: node:http writes an answer a turn after it parsed the
+// request, and drops the answers still pending when the client shuts its side or a later
+// byte in the same read is malformed; the front answers every complete request it took
+// before it closes or hands over. (test/fuzz.test.ts allows exactly that difference, and
+// the differences node:http makes itself between reading from the socket and reading
+// bytes handed to it.) While an answer is pending the front reads nothing more, so what
+// follows can still be handed over whole; the client's end, when it came in the same read,
+// is handed over after the bytes, as node:http's own listeners would have heard it.
 import { STATUS_CODES, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -163,43 +173,63 @@ export class FastFront {
       b.fill(0);
     } else c.buf = b;
     if (!c.since) c.since = Date.now();
-    if ((c.busy || c.waitDrain) && c.buf.length > HEAD_MAX + this.limits.maxBody) c.s.pause();
+    if (c.busy && c.closing) {
+      // bytes after a request that said Connection: close: node:http answers that with a
+      // 400 and drops the answer still pending; so does the front
+      c.seq++;
+      c.busy = false;
+      c.buf.fill(0);
+      c.buf = null;
+      this.clientError(c, 'HPE_CLOSED_CONNECTION', 'data after Connection: close');
+      return;
+    }
     this.pump(c);
   }
 
-  /** Answer what the buffer holds, one request at a time; hand over what is not ours. */
+  /** Answer what the buffer holds, one request at a time; hand over from the first that is not ours. */
   private pump(c: Conn) {
     if (c.pumping) return;
     c.pumping = true;
     try {
-      while (!c.gone && !c.busy && !c.waitDrain) {
+      while (!c.gone && !c.busy && !c.waitDrain && c.buf) {
         const buf = c.buf;
-        if (!buf) break;
-        const he = buf.indexOf(CRLFCRLF);
-        if (he < 0) {
-          if (buf.length > HEAD_MAX || !this.couldBe(buf)) return this.handOver(c);
-          break; // the rest of the head is on its way
-        }
-        const head = he <= HEAD_MAX ? this.parseHead(buf.toString('latin1', 0, he)) : null;
-        if (!head) return this.handOver(c);
-        const end = he + 4 + head.length;
-        if (buf.length < end) { c.headDone = true; break; } // the rest of the body is on its way
-        const body = buf.subarray(he + 4, end);
-        c.buf = end === buf.length ? null : buf.subarray(end);
+        const r = this.next(buf);
+        if (r === 'foreign') return this.handOver(c);
+        if (r === 'head' || r === 'body') { c.headDone = r === 'body'; break; } // the rest is on its way
+        c.buf = r.end === buf.length ? null : buf.subarray(r.end);
         c.since = c.buf ? Date.now() : 0;
         c.headDone = false;
-        c.closing = head.close;
+        c.closing = r.head.close;
         c.busy = true;
         this.recognised++;
         const seq = ++c.seq;
         this.onRequest(c.s);
-        head.handler(body, (status, json, retryAfter) => this.answer(c, seq, status, json, retryAfter));
+        r.head.handler(buf.subarray(r.bodyStart, r.end), (status, json, retryAfter) => this.answer(c, seq, status, json, retryAfter));
+        // an answer to wait for: read nothing more meanwhile; after Connection: close keep
+        // reading: more bytes are an error, as they are to node:http
+        if (c.busy && !c.closing) c.s.pause();
       }
       if (c.s.isPaused() && !c.gone && !c.busy && !c.waitDrain) c.s.resume();
       if (c.ended && !c.gone && !c.busy && !c.waitDrain) this.ended(c); // after every answer the client waits for
     } finally {
       c.pumping = false;
     }
+  }
+
+  /**
+   * The request at the start of the buffer: complete and recognised, or the valid
+   * beginning of one ('head': its head is still arriving, 'body': its body), or not the
+   * front's ('foreign').
+   */
+  private next(buf: Buffer): { head: Head; bodyStart: number; end: number } | 'head' | 'body' | 'foreign' {
+    const he = buf.indexOf(CRLFCRLF);
+    if (he < 0) return buf.length <= HEAD_MAX && this.validBeginning(buf.toString('latin1')) ? 'head' : 'foreign';
+    const head = he <= HEAD_MAX ? this.parseHead(buf.toString('latin1', 0, he)) : null;
+    if (!head) return 'foreign';
+    const end = he + 4 + head.length;
+    if (end > buf.length) return 'body';
+    if (head.close && end < buf.length) return 'foreign'; // node:http refuses bytes after Connection: close
+    return { head, bodyStart: he + 4, end };
   }
 
   private answer(c: Conn, seq: number, status: number, json: string, retryAfter: number | undefined) {
@@ -216,7 +246,7 @@ export class FastFront {
       c.s.destroySoon(); // once written, as node:http does; a client that keeps its side open keeps nothing
       return;
     }
-    if (!c.s.write(text)) c.waitDrain = true;
+    if (!c.s.write(text)) { c.waitDrain = true; c.s.pause(); }
     this.pump(c);
   }
 
@@ -237,49 +267,42 @@ export class FastFront {
     else c.s.destroySoon(); // after the listener's answer is written
   }
 
-  /** Could the bytes so far begin a recognised request? (Only a head still arriving asks.) */
-  private couldBe(buf: Buffer): boolean {
-    for (const line of this.lines) {
-      const n = Math.min(buf.length, line.length);
-      if (buf.toString('latin1', 0, n) === line.slice(0, n)) {
-        // a line feed without its carriage return is node:http's to judge
-        for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return false;
-        return true;
-      }
+  /**
+   * Could these bytes (a head, not yet complete) begin a request the front recognises?
+   * Every complete line must pass parseHead's rules and the last one must be a beginning
+   * of such a line: then node:http, which accepts more than the front, has found nothing
+   * wrong in them either, and a client that ends here gets the same answer from both.
+   */
+  private validBeginning(text: string): boolean {
+    if (text.endsWith('\r')) text = text.slice(0, -1); // half of a line's end
+    const lines = text.split('\r\n');
+    const first = lines[0];
+    if (lines.length === 1) return this.lines.some((l) => l.startsWith(first));
+    if (!this.routes.has(first) || lines.length - 2 > MAX_HEADERS) return false;
+    const st = { length: -1, connection: false };
+    for (let i = 1; i < lines.length - 1; i++) if (!headerLine(lines[i], st)) return false;
+    const last = lines[lines.length - 1];
+    const colon = last.indexOf(':');
+    if (colon < 0) return /^[A-Za-z-]*$/.test(last) && [...ALLOWED].some((n) => n.startsWith(last.toLowerCase()));
+    const name = last.slice(0, colon).toLowerCase();
+    const value = last.slice(colon + 1);
+    if (!NAME.test(last.slice(0, colon)) || !ALLOWED.has(name) || !VALUE.test(value)) return false;
+    if (name === 'content-length') return st.length < 0 && /^ *[0-9]{0,5}$/.test(value);
+    if (name === 'connection') {
+      const v = value.replace(/^ */, '').toLowerCase();
+      return !st.connection && ('keep-alive'.startsWith(v) || 'close'.startsWith(v));
     }
-    return false;
+    return true;
   }
 
   private parseHead(head: string): Head | null {
     const lines = head.split('\r\n');
     const handler = this.routes.get(lines[0]);
     if (!handler || lines.length - 1 > MAX_HEADERS) return null;
-    let length = -1;
-    let close = false;
-    let connection = false;
-    let host = false;
-    for (let i = 1; i < lines.length; i++) {
-      const l = lines[i];
-      const colon = l.indexOf(':');
-      if (colon <= 0) return null;
-      const rawName = l.slice(0, colon);
-      if (!NAME.test(rawName)) return null;
-      const name = rawName.toLowerCase();
-      if (!ALLOWED.has(name)) return null;
-      const rawValue = l.slice(colon + 1);
-      if (!VALUE.test(rawValue)) return null;
-      if (name === 'host') host = true;
-      else if (name === 'content-length') {
-        if (length >= 0 || !LENGTH.test(rawValue)) return null;
-        length = Number(rawValue);
-      } else if (name === 'connection') {
-        if (connection || !CONNECTION.test(rawValue)) return null;
-        connection = true;
-        close = rawValue.trim().toLowerCase() === 'close';
-      }
-    }
-    if (!host || length < 0 || length > this.limits.maxBody) return null; // node:http refuses a request without Host
-    return { handler, length, close };
+    const st = { length: -1, connection: false, close: false, host: false };
+    for (let i = 1; i < lines.length; i++) if (!headerLine(lines[i], st)) return null;
+    if (!st.host || st.length < 0 || st.length > this.limits.maxBody) return null; // node:http refuses a request without Host
+    return { handler, length: st.length, close: st.close };
   }
 
   /** node:http takes the connection from here on, with the bytes not yet answered. */
@@ -292,7 +315,18 @@ export class FastFront {
     s.removeListener('drain', c.onDrain);
     s.removeListener('error', noop);
     this.conns.delete(s);
-    if (c.buf) { s.unshift(c.buf); c.buf = null; }
+    const buf = c.buf;
+    c.buf = null;
+    if (c.ended) {
+      // the client's end was read already (it came in the read that made an answer
+      // pending): node:http is given the bytes and the end as its own listeners would
+      // have heard them
+      this.http.emit('connection', s);
+      if (buf) s.emit('data', buf);
+      s.emit('end');
+      return;
+    }
+    if (buf) s.unshift(buf);
     if (s.isPaused()) s.resume();
     this.http.emit('connection', s);
   }
@@ -322,6 +356,28 @@ export class FastFront {
       this.http.close(); // its connection checks stop; its idle connections close
     });
   }
+}
+
+/** One header line by the front's rules (the file's head comment), noting what it says in `st`. */
+function headerLine(l: string, st: { length: number; connection: boolean; close?: boolean; host?: boolean }): boolean {
+  const colon = l.indexOf(':');
+  if (colon <= 0) return false;
+  const rawName = l.slice(0, colon);
+  if (!NAME.test(rawName)) return false;
+  const name = rawName.toLowerCase();
+  if (!ALLOWED.has(name)) return false;
+  const rawValue = l.slice(colon + 1);
+  if (!VALUE.test(rawValue)) return false;
+  if (name === 'host') st.host = true;
+  else if (name === 'content-length') {
+    if (st.length >= 0 || !LENGTH.test(rawValue)) return false;
+    st.length = Number(rawValue);
+  } else if (name === 'connection') {
+    if (st.connection || !CONNECTION.test(rawValue)) return false;
+    st.connection = true;
+    st.close = rawValue.trim().toLowerCase() === 'close';
+  }
+  return true;
 }
 
 function noop() { /* errors end in 'close' */ }

@@ -165,7 +165,7 @@ t.test('a client that sends many requests at once and reads late gets every answ
   await waitFor(`${n + 1} answers`, () => (text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === n + 1, 20_000);
   const reasons = [...text.matchAll(/"reason":"([a-z_]+)"/g)].map((m) => m[1]);
   t.equal(reasons.filter((r) => r === 'ok').length, n, 'every hit answered ok');
-  t.equal(reasons[reasons.length - 1], 'bad_credentials', 'the last request answered last');
+  t.match(reasons[reasons.length - 1], /^(bad_credentials|rate_limited)$/, 'the last request (a wrong password) answered last');
   s.destroy();
 });
 

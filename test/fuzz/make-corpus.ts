@@ -35,6 +35,16 @@ out('http-query', '04-profile', req('POST', '/v1/profile', { user: 'alice', pass
 out('http-query', '05-health-metrics', req('GET', '/v1/health') + req('GET', '/v1/metrics'));
 out('http-query', '06-chunked', 'POST /v1/authenticate HTTP/1.1\r\nHost: nas\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"user":"alice",\r\n0\r\n\r\n');
 out('http-query', '07-unicode', req('POST', '/v1/authenticate', { user: '\u212Aate', password: 'pässwörd', service: 'smb\u0000' }));
+// the query socket's front (daemon/http-fast.ts) against node:http: the forms the front
+// answers, and what it hands over (fuzz.test.ts compares the two daemons' answers)
+const hit = { user: 'alice', password: 'Correct-Horse1', service: 'smb' };
+out('http-front', '01-authenticate', req('POST', '/v1/authenticate', { ...hit, source: '192.0.2.7' }));
+out('http-front', '02-pipelined', req('POST', '/v1/authenticate', hit) + req('POST', '/v1/authenticate', { ...hit, password: 'Wrong-Horse1' }) + req('POST', '/v1/authenticate', hit));
+out('http-front', '03-curl', req('POST', '/v1/authenticate', hit, 'User-Agent: curl/7.88.1\r\nAccept: */*\r\n').replace('Content-Type: application/json', 'Content-Type: application/x-www-form-urlencoded'));
+out('http-front', '04-close', req('POST', '/v1/authenticate', hit, 'Connection: close\r\n'));
+out('http-front', '05-then-health', req('POST', '/v1/authenticate', hit) + req('GET', '/v1/health') + req('POST', '/v1/authenticate', hit));
+out('http-front', '06-chunked', 'POST /v1/authenticate HTTP/1.1\r\nHost: nas\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"user":"alice",\r\n0\r\n\r\n');
+out('http-front', '07-unicode', req('POST', '/v1/authenticate', { user: '\u212Aate', password: 'pässwörd', service: 'smb\u0000' }));
 out('http-admin', '01-list', req('GET', '/v1/admin/users'));
 out('http-admin', '02-add', req('POST', '/v1/admin/users', { name: 'zed', password: 'Zebra-crossing-1', role: 'user', email: 'z@example.com', services: ['smb'] }, 'x-nasauth-actor: fuzz\r\n'));
 out('http-admin', '03-patch', req('PATCH', '/v1/admin/users/zed', { email: null, full_name: 'Zed', enabled: false }));
