@@ -52,8 +52,8 @@ export type FastReply = (status: number, json: string, retryAfter?: number) => v
 /** A route's handler: the body's bytes (the caller may zero them) and the reply. */
 export type FastHandler = (body: Buffer, reply: FastReply) => void;
 
-export const HEAD_MAX = 4096;
-export const MAX_HEADERS = 32;
+const HEAD_MAX = 4096;
+const MAX_HEADERS = 32;
 const ALLOWED = new Set(['host', 'content-type', 'content-length', 'connection', 'user-agent', 'accept']);
 const NAME = /^[A-Za-z-]+$/;
 const VALUE = /^[\t\x20-\x7e]*$/;
@@ -89,9 +89,10 @@ class Conn {
   seq = 0;
   last: number;
   constructor(readonly s: Socket, now: number) { this.last = now; }
-  onData: (b: Buffer) => void = () => undefined;
-  onEnd: () => void = () => undefined;
-  onDrain: () => void = () => undefined;
+  // its listeners (set by accept; removed by a handover)
+  onData!: (b: Buffer) => void;
+  onEnd!: () => void;
+  onDrain!: () => void;
 }
 
 let dateSec = -1;
@@ -112,7 +113,7 @@ function statusLine(status: number): string {
 }
 
 /** The head node:http writes for sendJsonText (daemon/http-util.ts) with retry-after set first, or not. */
-export function answerHead(status: number, length: number, retryAfter: number | undefined, close: boolean, keepAliveMs: number): string {
+function answerHead(status: number, length: number, retryAfter: number | undefined, close: boolean, keepAliveMs: number): string {
   return `${statusLine(status)}${retryAfter !== undefined ? `retry-after: ${retryAfter}\r\n` : ''}content-type: application/json\r\ncontent-length: ${length}\r\ncache-control: no-store\r\nDate: ${utcDate()}\r\n${
     close ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n`}\r\n`;
 }
@@ -253,11 +254,10 @@ export class FastFront {
   /** The client ended its side: a request cut short is an error, as node:http makes it; otherwise end ours. */
   private ended(c: Conn) {
     c.gone = true;
-    if (c.buf) {
-      c.buf.fill(0);
-      c.buf = null;
-      this.clientError(c, 'HPE_INVALID_EOF_STATE', 'the request was cut short');
-    } else c.s.end();
+    if (!c.buf) { c.s.end(); return; }
+    c.buf.fill(0);
+    c.buf = null;
+    this.clientError(c, 'HPE_INVALID_EOF_STATE', 'the request was cut short');
   }
 
   private clientError(c: Conn, code: string, message: string) {

@@ -9,7 +9,7 @@ import { jsonString } from './json-text';
 import { metricsText } from './metrics';
 import { Portal } from './portal';
 import { portalRoute } from './portal-routes';
-import { REASONS } from './reasons';
+import { REASONS, type Reason } from './reasons';
 
 export const PROTOCOL_VERSION = 1;
 /**
@@ -112,17 +112,21 @@ export class QuerySocket {
     this.full = { evicted: 0, refused: 0, since: now };
   }
 
-  private fail(res: ServerResponse, e: unknown) {
-    if (e instanceof HttpError) return sendError(res, e.status, e.reason, e.message);
+  /** What answers an error: its status, reason and message (an unexpected one is logged and answered 500). */
+  private errorAnswer(e: unknown): [number, Reason, string] {
+    if (e instanceof HttpError) return [e.status, e.reason, e.message];
     this.auth.log.error({ err: (e as Error).message }, 'query socket: internal error');
-    sendError(res, 500, 'internal_error', 'internal error; see the daemon log');
+    return [500, 'internal_error', 'internal error; see the daemon log'];
+  }
+
+  private fail(res: ServerResponse, e: unknown) {
+    sendError(res, ...this.errorAnswer(e));
   }
 
   /** fail() for an answer through the front. */
   private failFast(reply: FastReply, e: unknown) {
-    if (e instanceof HttpError) return reply(e.status, errorJson(e.reason, e.message));
-    this.auth.log.error({ err: (e as Error).message }, 'query socket: internal error');
-    reply(500, errorJson('internal_error', 'internal error; see the daemon log'));
+    const [status, reason, message] = this.errorAnswer(e);
+    reply(status, errorJson(reason, message));
   }
 
   /**
